@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"postern.dev/postern/directory"
+)
+
+// fsm drives the directory's state machine from raft.
+//
+// Concurrency: raft calls Apply, Snapshot and Restore from one goroutine; Persist runs concurrently with
+// later Applies (the directory snapshot pins its state). Waiters and listeners may be added from any
+// goroutine.
+type fsm struct {
+	store *directory.Store
+
+	mu        sync.Mutex
+	advanced  chan struct{} // closed and replaced after every apply: a broadcast to waiters
+	listeners []func(Applied)
+}
+
+// Applied tells listeners what a committed command changed, so caches can invalidate. Listeners run on
+// raft's apply goroutine: they must be quick and must not block.
+type Applied struct {
+	Index   uint64
+	Changes []directory.Change
+	// Restored is set when the whole state was replaced by a snapshot: every cache is stale.
+	Restored bool
+}
+
+// applyResponse is what Apply returns through raft's ApplyFuture.Response.
+type applyResponse struct {
+	result *directory.Result
+	err    error
+}
+
+func newFSM(store *directory.Store) *fsm {
+	return &fsm{store: store, advanced: make(chan struct{})}
+}
+
+var _ raft.FSM = (*fsm)(nil) // Interface guard.
+
+func (f *fsm) Apply(l *raft.Log) any {
+	res, err := f.store.Apply(l.Index, l.Data)
+	if err != nil {
+		if _, refused := directory.AsError(err); !refused {
+			// The store itself failed (disk, corruption): the replica can no longer follow the log, and
+			// carrying on would diverge from the others. Stop here rather than serve wrong data.
+			panic("cluster: applying raft entry " + itoa(l.Index) + ": " + err.Error())
+		}
+	}
+	var changes []directory.Change
+	if res != nil {
+		changes = res.Changes
+	}
+	f.notify(Applied{Index: l.Index, Changes: changes})
+	return applyResponse{result: res, err: err}
+}
+
+func (f *fsm) notify(a Applied) {
+	f.mu.Lock()
+	close(f.advanced)
+	f.advanced = make(chan struct{})
+	ls := f.listeners
+	f.mu.Unlock()
+	for _, l := range ls {
+		l(a)
+	}
+}
+
+// waitChan returns a channel closed at the next apply.
+func (f *fsm) waitChan() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.advanced
+}
+
+func (f *fsm) listen(fn func(Applied)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listeners = append(append([]func(Applied){}, f.listeners...), fn)
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	sn, err := f.store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return fsmSnapshot{sn}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return err
+	}
+	f.notify(Applied{Index: f.store.AppliedIndex(), Restored: true})
+	return nil
+}
+
+type fsmSnapshot struct{ sn *directory.Snapshot }
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.sn.Write(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() { s.sn.Release() }

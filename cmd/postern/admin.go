@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+
+	"strings"
+	"text/tabwriter"
+)
+
+// resources of `postern admin`, with the field shown beside the id in a plain listing.
+var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name"}
+
+const adminUsage = `admin RESOURCE VERB [ID] [--tenant T] [--data JSON | field=value ...] [--output json] [--server URL] [--token T]
+
+RESOURCE is tenants, apps, users or groups; VERB is list, get, create, update or delete.
+groups also take: members GROUP, add-member GROUP USER, remove-member GROUP USER.
+Fields: --data '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
+values that parse as JSON, such as true, 3 or ["a"], are taken as JSON).
+Examples:
+  postern admin tenants create acme display_name="Acme Shop"
+  postern admin users create --tenant acme email=ann@example.com password=correct-horse-battery
+  postern admin apps list --tenant acme --output json`
+
+func runAdmin(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin", adminUsage)
+	tenant := fs.String("tenant", "", "tenant of the resource (all resources but tenants)")
+	data := fs.String("data", "", "the resource as JSON, for create and update")
+	output := fs.String("output", "text", "text or json")
+	var cf clientFlags
+	cf.add(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("need RESOURCE and VERB")
+	}
+	res, verb, rest := pos[0], pos[1], pos[2:]
+	if _, ok := adminResources[res]; !ok {
+		return usagef("unknown resource %q: one of tenants, apps, users, groups", res)
+	}
+	if *output != "text" && *output != "json" {
+		return usagef("--output must be text or json")
+	}
+	base := "/admin/v1/tenants"
+	if res != "tenants" {
+		if *tenant == "" {
+			return usagef("--tenant is required for %s", res)
+		}
+		base += "/" + url.PathEscape(*tenant) + "/" + res
+	}
+	// Split positional arguments into ids and field=value pairs.
+	var ids []string
+	fields := map[string]any{}
+	for _, a := range rest {
+		if k, v, ok := strings.Cut(a, "="); ok && k != "" {
+			setField(fields, k, v)
+		} else {
+			ids = append(ids, a)
+		}
+	}
+	body := func() (any, error) {
+		if *data != "" {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(*data), &v); err != nil {
+				return nil, usagef("--data is not a JSON object: %v", err)
+			}
+			for k, x := range fields {
+				v[k] = x
+			}
+			return v, nil
+		}
+		return fields, nil
+	}
+	needID := func(n int) error {
+		if len(ids) != n {
+			return usagef("%s %s takes %d id argument(s), got %d", res, verb, n, len(ids))
+		}
+		return nil
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	var out any
+	switch verb {
+	case "list":
+		if err := needID(0); err != nil {
+			return err
+		}
+		var list []map[string]any
+		if err := c.json("GET", base, nil, &list); err != nil {
+			return err
+		}
+		if *output == "json" {
+			return printJSON(stdout, list, false)
+		}
+		return printTable(stdout, list, adminResources[res])
+	case "get":
+		if err := needID(1); err != nil {
+			return err
+		}
+		err = c.json("GET", base+"/"+url.PathEscape(ids[0]), nil, &out)
+	case "create":
+		b, err2 := body()
+		if err2 != nil {
+			return err2
+		}
+		if res == "tenants" {
+			if err := needID(1); err != nil {
+				return err
+			}
+			b.(map[string]any)["id"] = ids[0]
+		} else if err := needID(0); err != nil {
+			return err
+		}
+		err = c.json("POST", base, b, &out)
+	case "update":
+		if err := needID(1); err != nil {
+			return err
+		}
+		b, err2 := body()
+		if err2 != nil {
+			return err2
+		}
+		err = c.json("PATCH", base+"/"+url.PathEscape(ids[0]), b, &out)
+	case "delete":
+		if err := needID(1); err != nil {
+			return err
+		}
+		if err := c.json("DELETE", base+"/"+url.PathEscape(ids[0]), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %s %s\n", strings.TrimSuffix(res, "s"), ids[0])
+		return nil
+	case "members", "add-member", "remove-member":
+		if res != "groups" {
+			return usagef("%s is a verb of groups only", verb)
+		}
+		switch verb {
+		case "members":
+			if err := needID(1); err != nil {
+				return err
+			}
+			var list []map[string]any
+			if err := c.json("GET", base+"/"+url.PathEscape(ids[0])+"/members", nil, &list); err != nil {
+				return err
+			}
+			if *output == "json" {
+				return printJSON(stdout, list, false)
+			}
+			return printTable(stdout, list, "email")
+		case "add-member", "remove-member":
+			if err := needID(2); err != nil {
+				return err
+			}
+			method := map[string]string{"add-member": "PUT", "remove-member": "DELETE"}[verb]
+			if err := c.json(method, base+"/"+url.PathEscape(ids[0])+"/members/"+url.PathEscape(ids[1]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: %s in %s\n", verb, ids[1], ids[0])
+			return nil
+		}
+	default:
+		return usagef("unknown verb %q: one of list, get, create, update, delete", verb)
+	}
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, out, *output == "text")
+}
+
+// setField sets a dotted key in a JSON object; the value is JSON when it parses as JSON, else a string.
+func setField(m map[string]any, key, value string) {
+	parts := strings.Split(key, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		v = value
+	}
+	m[parts[len(parts)-1]] = v
+}
+
+func printJSON(w io.Writer, v any, indent bool) error {
+	var b []byte
+	var err error
+	if indent {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+func printTable(w io.Writer, list []map[string]any, field string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\n", strings.ToUpper(field))
+	for _, item := range list {
+		fmt.Fprintf(tw, "%v\t%v\n", item["id"], valueOr(item[field], ""))
+	}
+	return tw.Flush()
+}
+
+func valueOr(v any, def string) any {
+	if v == nil {
+		return def
+	}
+	return v
+}

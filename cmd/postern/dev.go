@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"postern.dev/postern/directory"
+	"postern.dev/postern/directory/manifest"
+	"postern.dev/postern/edge"
+)
+
+//go:embed sample-tenant.yaml
+var sampleManifest []byte
+
+// runDev runs every role in one process on an embedded, single-node directory, and creates the sample
+// tenant on first start.
+func runDev(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev", "dev [--data DIR] [--listen ADDR] [--admin-listen ADDR] [--public-url URL] [--smtp HOST:PORT]")
+	o := nodeOptions{voter: true, bootstrap: true, nodeID: "dev"}
+	fs.StringVar(&o.dataDir, "data", "./postern-data", "data directory")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the edge listener")
+	fs.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8081", "address of the admin API")
+	fs.StringVar(&o.publicURL, "public-url", "", "public base URL of the edge (default http://<listen>)")
+	upstreamListen := fs.String("sample-upstream-listen", "127.0.0.1:8082", "address of the sample upstream app the demo route protects")
+	smtp := fs.String("smtp", "", "SMTP server HOST:PORT for outgoing mail (default: write mail to the log and DIR/outbox/)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *smtp != "" {
+		if _, _, err := net.SplitHostPort(*smtp); err != nil {
+			return usagef("--smtp must be HOST:PORT: %v", err)
+		}
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	o.kekFile = filepath.Join(o.dataDir, "kek")
+	if os.Getenv("POSTERN_KEK") != "" {
+		o.kekFile = ""
+	} else if _, err := os.Stat(o.kekFile); errors.Is(err, os.ErrNotExist) {
+		if err := directory.GenerateKEKFile(o.kekFile); err != nil {
+			return err
+		}
+	}
+	tokenFile := filepath.Join(o.dataDir, "admin-token")
+	o.adminToken = os.Getenv("POSTERN_ADMIN_TOKEN")
+	if o.adminToken == "" {
+		if o.adminToken, err = readOrCreateToken(tokenFile); err != nil {
+			return err
+		}
+	}
+	log := newLogger()
+	upstreamLn, err := net.Listen("tcp", *upstreamListen)
+	if err != nil {
+		return fmt.Errorf("listening for the sample upstream on %s: %w", *upstreamListen, err)
+	}
+	upstream := edge.NewSampleUpstream()
+	go upstream.Serve(upstreamLn)
+	defer upstream.Shutdown()
+
+	rn, err := startNode(o, log)
+	if err != nil {
+		return err
+	}
+	defer rn.stop()
+	if err := waitForLeader(rn.node, 10*time.Second); err != nil {
+		return err
+	}
+	created, err := ensureSampleTenant(rn, "http://"+upstreamLn.Addr().String(), rn.edgeAddr)
+	if err != nil {
+		return fmt.Errorf("creating the sample tenant: %w", err)
+	}
+	publicURL := o.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + rn.edgeAddr
+	}
+	state := "exists"
+	if created {
+		state = "created"
+	}
+	fmt.Fprintf(stdout, `Postern is running (dev mode, data in %s).
+
+  Edge:          %s   (health: %s/healthz)
+  Tenant demo:   %s/demo   (issuer; sample tenant %s)
+  Sample app:    %s   (an upstream the demo route protects)
+  Admin API:     http://%s/admin/v1/   (OpenAPI: http://%s/admin/v1/openapi.json)
+  Admin token:   %s
+
+Press Ctrl-C to stop.
+`, o.dataDir, publicURL, publicURL, publicURL, state, "http://"+upstreamLn.Addr().String(), rn.adminAddr, rn.adminAddr, tokenSource(tokenFile))
+	sig := waitForSignal()
+	log.Info("stopping", "signal", sig.String())
+	return nil
+}
+
+func tokenSource(file string) string {
+	if os.Getenv("POSTERN_ADMIN_TOKEN") != "" {
+		return "from POSTERN_ADMIN_TOKEN"
+	}
+	return file
+}
+
+// readOrCreateToken reads the dev admin token, or writes a new one (mode 0600).
+func readOrCreateToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading admin token: %w", err)
+	}
+	t := randomToken()
+	if err := os.WriteFile(file, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing admin token: %w", err)
+	}
+	return t, nil
+}
+
+// ensureSampleTenant applies the sample manifest once, on first start, through the same planner and raft
+// path as `postern apply`.
+func ensureSampleTenant(rn *runningNode, upstreamURL, edgeAddr string) (bool, error) {
+	if _, err := rn.store.Tenant("demo"); err == nil {
+		return false, nil
+	}
+	_, port, _ := net.SplitHostPort(edgeAddr)
+	text := strings.NewReplacer("${SAMPLE_UPSTREAM}", upstreamURL, "${EDGE_PORT}", port).Replace(string(sampleManifest))
+	m, err := manifest.ParseYAML([]byte(text), manifest.Options{Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		return false, err
+	}
+	plan, err := directory.PlanManifest(rn.store, m, rn.kek)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = rn.node.Propose(ctx, directory.NewCommand(time.Now(), "postern dev", plan.Ops...))
+	return err == nil, err
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"postern.dev/postern/cluster"
+	"postern.dev/postern/directory"
+	"postern.dev/postern/edge"
+	"postern.dev/postern/edge/admin"
+)
+
+// nodeOptions is what dev, directory and edge have in common.
+type nodeOptions struct {
+	dataDir     string
+	nodeID      string
+	raftAddr    string
+	listen      string // edge listener; "" for none
+	adminListen string
+	publicURL   string
+	bootstrap   bool
+	join        string
+	region      string
+	tlsDir      string
+	kekFile     string
+	voter       bool
+	snapThresh  uint64
+	trailing    uint64
+	adminToken  string
+}
+
+// runningNode is a started node and its listeners.
+type runningNode struct {
+	node      *cluster.Node
+	store     *directory.Store
+	kek       *directory.KEK
+	admin     *admin.Server
+	edge      *edge.Server
+	adminAddr string
+	edgeAddr  string
+	log       *slog.Logger
+}
+
+func newLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// loadKEK finds the key-encryption key: --kek-file, else POSTERN_KEK (base64).
+func loadKEK(file string) (*directory.KEK, error) {
+	if file != "" {
+		return directory.LoadKEKFile(file)
+	}
+	if v := os.Getenv("POSTERN_KEK"); v != "" {
+		k, err := directory.ParseKEK(v)
+		if err != nil {
+			return nil, fmt.Errorf("POSTERN_KEK: %w", err)
+		}
+		return k, nil
+	}
+	return nil, usagef("no key-encryption key: give --kek-file FILE or set POSTERN_KEK (32 random bytes, base64); every node of a cluster needs the same one")
+}
+
+func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
+	if o.adminToken == "" {
+		return nil, usagef("no admin token: set POSTERN_ADMIN_TOKEN")
+	}
+	kek, err := loadKEK(o.kekFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	store, err := directory.Open(filepath.Join(o.dataDir, "directory"), directory.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	cfg := cluster.Config{
+		ID: o.nodeID, RaftAddr: o.raftAddr, DataDir: o.dataDir, Voter: o.voter, Bootstrap: o.bootstrap,
+		Region: o.region, Store: store, Logger: log, SnapshotThreshold: o.snapThresh, TrailingLogs: o.trailing,
+	}
+	if o.tlsDir != "" {
+		cfg.ServerTLS, cfg.ClientTLS, err = cluster.LoadTLS(o.tlsDir)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+	} else if o.raftAddr != "" {
+		log.Warn("no --tls-dir: traffic between nodes is neither encrypted nor authenticated; use this only on a trusted loopback")
+	}
+	adminLn, err := net.Listen("tcp", o.adminListen)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listening for the admin API on %s: %w", o.adminListen, err)
+	}
+	var edgeLn net.Listener
+	if o.listen != "" {
+		if edgeLn, err = net.Listen("tcp", o.listen); err != nil {
+			adminLn.Close()
+			store.Close()
+			return nil, fmt.Errorf("listening for the edge on %s: %w", o.listen, err)
+		}
+	}
+	cfg.AdminURL = "http://" + adminLn.Addr().String()
+	node, err := cluster.Start(cfg)
+	if err != nil {
+		adminLn.Close()
+		if edgeLn != nil {
+			edgeLn.Close()
+		}
+		store.Close()
+		return nil, err
+	}
+	rn := &runningNode{node: node, store: store, kek: kek, log: log, adminAddr: adminLn.Addr().String()}
+	publicURL := o.publicURL
+	if publicURL == "" && edgeLn != nil {
+		publicURL = "http://" + edgeLn.Addr().String()
+	}
+	rn.admin = admin.New(admin.Config{Cluster: node, Token: o.adminToken, KEK: kek, PublicURL: publicURL, Logger: log})
+	go rn.admin.Serve(adminLn)
+	if edgeLn != nil {
+		rn.edgeAddr = edgeLn.Addr().String()
+		rn.edge = edge.NewServer(node, log)
+		go rn.edge.Serve(edgeLn)
+	}
+	if o.join != "" {
+		req := cluster.JoinRequest{ID: o.nodeID, RaftAddr: o.raftAddr, Voter: o.voter, Region: o.region, AdminURL: cfg.AdminURL}
+		if err := joinCluster(o.join, o.adminToken, req, node, log); err != nil {
+			rn.stop()
+			return nil, err
+		}
+	}
+	return rn, nil
+}
+
+// joinCluster asks a member (by its admin URL) to add this node, until this node sees itself in the
+// configuration. Asking again is harmless, so a restarted node may do it too.
+func joinCluster(url, token string, req cluster.JoinRequest, node *cluster.Node, log *slog.Logger) error {
+	body, _ := json.Marshal(req)
+	deadline := time.Now().Add(2 * time.Minute)
+	var last error
+	for time.Now().Before(deadline) {
+		if node.Member() {
+			return nil
+		}
+		hreq, _ := http.NewRequest("POST", strings.TrimRight(url, "/")+"/admin/v1/cluster/join", bytes.NewReader(body))
+		hreq.Header.Set("Authorization", "Bearer "+token)
+		hreq.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(hreq)
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				return errors.New("joining: the cluster refused the admin token (POSTERN_ADMIN_TOKEN must match)")
+			}
+			if resp.StatusCode/100 != 2 {
+				err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+			}
+		}
+		if err != nil {
+			last = err
+			log.Warn("joining the cluster", "via", url, "error", err)
+		}
+		waitForMembership(node, time.Second)
+	}
+	return fmt.Errorf("joining the cluster via %s: gave up after 2 minutes: %v", url, last)
+}
+
+func waitForMembership(node *cluster.Node, d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) && !node.Member() {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (rn *runningNode) stop() {
+	if rn.edge != nil {
+		rn.edge.Shutdown()
+	}
+	rn.admin.Shutdown()
+	rn.node.Close()
+	rn.store.Close()
+}
+
+// waitForSignal blocks until SIGINT or SIGTERM.
+func waitForSignal() os.Signal {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	return <-ch
+}
+
+// waitForLeader waits until the node knows a leader, for start-up steps that write.
+func waitForLeader(node *cluster.Node, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for ctx.Err() == nil {
+		if _, addr := node.Leader(); addr != "" {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("no leader was elected in time")
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
