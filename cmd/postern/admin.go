@@ -13,11 +13,11 @@ import (
 // resources of `postern admin`, with the field shown beside the id in a plain listing.
 var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name"}
 
-const adminUsage = `admin RESOURCE VERB [ID] [--tenant T] [--data JSON | field=value ...] [--output json] [--server URL] [--token T]
+const adminUsage = `admin RESOURCE VERB [ID] [--tenant T] [--json OBJECT | field=value ...] [--output json] [--server URL] [--token T]
 
 RESOURCE is tenants, apps, users or groups; VERB is list, get, create, update or delete.
 groups also take: members GROUP, add-member GROUP USER, remove-member GROUP USER.
-Fields: --data '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
+Fields: --json '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
 values that parse as JSON, such as true, 3 or ["a"], are taken as JSON).
 Examples:
   postern admin tenants create acme display_name="Acme Shop"
@@ -27,7 +27,7 @@ Examples:
 func runAdmin(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin", adminUsage)
 	tenant := fs.String("tenant", "", "tenant of the resource (all resources but tenants)")
-	data := fs.String("data", "", "the resource as JSON, for create and update")
+	data := fs.String("json", "", "the resource as a JSON object, for create and update")
 	output := fs.String("output", "text", "text or json")
 	var cf clientFlags
 	cf.add(fs)
@@ -66,7 +66,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		if *data != "" {
 			var v map[string]any
 			if err := json.Unmarshal([]byte(*data), &v); err != nil {
-				return nil, usagef("--data is not a JSON object: %v", err)
+				return nil, usagef("--json is not a JSON object: %v", err)
 			}
 			for k, x := range fields {
 				v[k] = x
