@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"postern.dev/postern/directory/manifest"
 )
 
 var postern string // the binary, built once
@@ -365,4 +367,25 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("after a refused restore, tenant shop: %d", c)
 	}
 	_ = io.Discard
+}
+
+// The manifests the docs show must stay valid.
+func TestDocExamplesAreValid(t *testing.T) {
+	files, _ := filepath.Glob("../../docs/examples/*.yaml")
+	files = append(files, "sample-tenant.yaml")
+	if len(files) < 2 {
+		t.Fatal("no example manifests found")
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := func(name string) (string, bool) {
+			return map[string]string{"SAMPLE_UPSTREAM": "http://127.0.0.1:8082", "EDGE_PORT": "8080"}[name], true
+		}
+		if _, err := manifest.ParseYAML(raw, manifest.Options{Getenv: env}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
 }
