@@ -102,7 +102,9 @@ func (g *group) follower() *Node {
 	return nil
 }
 
-func cmd(ops ...directory.Op) directory.Command { return directory.NewCommand(time.Now(), "test", ops...) }
+func cmd(ops ...directory.Op) directory.Command {
+	return directory.NewCommand(time.Now(), "test", ops...)
+}
 
 func tenantOp(id string) directory.Op {
 	return directory.MakeOp(directory.OpTenantCreate, directory.Tenant{ID: id})
