@@ -73,7 +73,19 @@ func New(cfg Config) *Server {
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postern_admin_requests_total", Help: "Admin API requests by route and status.",
 	}, []string{"route", "code"})
-	cfg.Registry.MustRegister(s.requests)
+	cfg.Registry.MustRegister(s.requests,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_directory_applied_index", Help: "Raft index of the last command applied to this replica.",
+		}, func() float64 { return float64(s.store.AppliedIndex()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_ready", Help: "1 when this node has a leader and its replica has caught up, else 0.",
+		}, func() float64 {
+			if cfg.Cluster.Ready() != nil {
+				return 0
+			}
+			return 1
+		}),
+	)
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.routes = s.table()
 	s.srv = &fasthttp.Server{
