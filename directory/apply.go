@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -140,6 +141,10 @@ func (a *applier) requireTenant(t string) error {
 	if t == "" {
 		return invalid("tenant is required")
 	}
+	// A malformed id ("acme/user", say) would build keys inside another record's range of an existing tenant.
+	if !tenantIDPattern.MatchString(t) {
+		return notFound("tenant %q does not exist", t)
+	}
 	ok, err := a.exists(keyTenantRecord(t))
 	if err != nil {
 		return err
@@ -272,8 +277,8 @@ func applyUserCreate(a *applier, body json.RawMessage) (any, error) {
 	if err := a.requireTenant(u.Tenant); err != nil {
 		return nil, err
 	}
-	if u.ID == "" {
-		return nil, invalid("user id is required")
+	if u.ID == "" || strings.Contains(u.ID, "/") {
+		return nil, invalid("user id is required and may not contain '/'")
 	}
 	u.Email = NormalizeEmail(u.Email)
 	if u.Email == "" && u.Username == "" {
@@ -485,8 +490,8 @@ func applyGroupCreate(a *applier, body json.RawMessage) (any, error) {
 	if err := a.requireTenant(g.Tenant); err != nil {
 		return nil, err
 	}
-	if g.ID == "" || g.Name == "" {
-		return nil, invalid("a group needs an id and a name")
+	if g.ID == "" || g.Name == "" || strings.Contains(g.ID, "/") {
+		return nil, invalid("a group needs an id (without '/') and a name")
 	}
 	if ok, err := a.exists(keyGroup(g.Tenant, g.ID)); err != nil || ok {
 		if err != nil {
@@ -823,6 +828,7 @@ func applyRoutePut(a *applier, body json.RawMessage) (any, error) {
 	if rt.Host == "" || rt.Upstream == "" {
 		return nil, invalid("a route needs a host and an upstream")
 	}
+	rt.Host = strings.ToLower(rt.Host) // RouteByHost looks hosts up lower-cased
 	owner, err := a.getRaw(keyHost(rt.Host))
 	if err != nil {
 		return nil, err
@@ -846,6 +852,7 @@ func applyRouteDelete(a *applier, body json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Host = strings.ToLower(r.Host)
 	ok, err := a.exists(keyRoute(r.Tenant, r.Host))
 	if err != nil {
 		return nil, err

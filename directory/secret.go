@@ -19,6 +19,10 @@ const (
 	argonTime    = 2
 	argonThreads = 1
 	argonKeyLen  = 32
+
+	// The largest costs VerifyPassword accepts from a stored hash: far above today's, far below harm.
+	argonMaxMemory = 1 << 20 // KiB: 1 GiB
+	argonMaxTime   = 64
 )
 
 // HashPassword hashes a password for storage. It is slow on purpose (about 20 ms); proposers call it,
@@ -48,6 +52,10 @@ func VerifyPassword(hash, password string) (bool, error) {
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
 		return false, errors.New("password hash has malformed parameters")
+	}
+	// argon2 panics on t=0 or p=0, and absurd costs would stall or exhaust the node: bound them.
+	if t < 1 || t > argonMaxTime || p < 1 || m < 8*uint32(p) || m > argonMaxMemory {
+		return false, errors.New("password hash has out-of-range parameters")
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(parts[4])

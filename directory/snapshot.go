@@ -15,7 +15,8 @@ import (
 )
 
 // snapshotMagic starts every snapshot stream; what follows is Badger's backup format (length-prefixed
-// KVList protobufs), which Badger's Load reads back.
+// KVList protobufs), which Badger's Load reads back, and then an end mark: a frame of length zero, which
+// Write never emits otherwise. Without it a stream cut at a frame boundary would load as a smaller state.
 const snapshotMagic = "POSTERN-DIRECTORY-1\n"
 
 // Snapshot is the store's state at one instant, ready to stream out while the store goes on applying
@@ -83,6 +84,9 @@ func (sn *Snapshot) Write(w io.Writer) error {
 		}
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := binary.Write(bw, binary.LittleEndian, uint64(0)); err != nil { // the end mark
 		return err
 	}
 	return bw.Flush()
@@ -179,25 +183,33 @@ func (s *Store) restoreMemory(r io.Reader) error {
 func loadStream(db *badger.DB, r io.Reader) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- db.Load(pr, 256) }()
+	go func() {
+		err := db.Load(pr, 256)
+		pr.CloseWithError(err) // a Load that stops early must not leave copyFrames blocked on the pipe
+		done <- err
+	}()
 	err := copyFrames(pw, r)
 	pw.CloseWithError(err)
 	lerr := <-done
-	if err != nil {
-		return err
+	if lerr != nil {
+		return lerr
 	}
-	return lerr
+	return err
 }
 
 func copyFrames(w io.Writer, r io.Reader) error {
 	var hdr [8]byte
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
-			return nil
-		} else if err != nil {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return errors.New("snapshot is truncated")
 		}
 		n := binary.LittleEndian.Uint64(hdr[:])
+		if n == 0 { // the end mark: nothing may follow it
+			if _, err := io.ReadFull(r, hdr[:1]); err != io.EOF {
+				return errors.New("snapshot is corrupt (data after the end)")
+			}
+			return nil
+		}
 		if n > 1<<30 {
 			return errors.New("snapshot is corrupt (frame too large)")
 		}
