@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postern.dev/postern/directory"
@@ -172,8 +173,9 @@ func (n *Node) forward(ctx context.Context, addr string, req fwdRequest) (*fwdRe
 	c.SetDeadline(deadline)
 	var resp fwdResponse
 	if err := writeFrame(c.Conn, req); err != nil {
+		// The leader acts only on a whole frame, and this one was not all sent.
 		c.Close()
-		return nil, retryable{fmt.Errorf("forwarding to leader %s: %w", addr, err)}
+		return nil, notTaken{retryable{fmt.Errorf("forwarding to leader %s: %w", addr, err)}}
 	}
 	if err := readFrame(c.r, &resp); err != nil {
 		c.Close()
@@ -196,19 +198,54 @@ type connPool struct {
 type poolConn struct {
 	net.Conn
 	r *bufio.Reader
+	// While the connection is idle a watcher reads from it. Nothing may arrive between requests, so a
+	// read that ends (the peer closed it: its process died or restarted) marks the connection dead, and
+	// get does not send a request on it that would fail for no reason, or leave it unclear whether a
+	// write was applied.
+	watching chan struct{} // closed when the watcher has returned
+	dead     atomic.Bool
+}
+
+func (c *poolConn) watch() {
+	defer close(c.watching)
+	_, err := c.r.Peek(1)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		c.dead.Store(true)
+	}
+}
+
+// unwatch stops the watcher (a read deadline in the past wakes it) and reports whether the connection
+// is still good; a dead one is closed.
+func (c *poolConn) unwatch() bool {
+	if c.SetReadDeadline(time.Now()) != nil {
+		c.Close()
+	}
+	<-c.watching
+	if c.dead.Load() || c.SetReadDeadline(time.Time{}) != nil {
+		c.Close()
+		return false
+	}
+	return true
 }
 
 const maxIdlePerAddr = 16
 
 func (p *connPool) get(addr string, dial func() (net.Conn, error)) (*poolConn, error) {
-	p.mu.Lock()
-	if l := p.idle[addr]; len(l) > 0 {
+	for {
+		p.mu.Lock()
+		l := p.idle[addr]
+		if len(l) == 0 {
+			p.mu.Unlock()
+			break
+		}
 		c := l[len(l)-1]
 		p.idle[addr] = l[:len(l)-1]
 		p.mu.Unlock()
-		return c, nil
+		if c.unwatch() {
+			return c, nil
+		}
 	}
-	p.mu.Unlock()
 	c, err := dial()
 	if err != nil {
 		return nil, err
@@ -226,6 +263,8 @@ func (p *connPool) put(addr string, c *poolConn) {
 		c.Close()
 		return
 	}
+	c.watching = make(chan struct{})
+	go c.watch()
 	p.idle[addr] = append(p.idle[addr], c)
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -16,6 +17,7 @@ import (
 // goroutine.
 type fsm struct {
 	store *directory.Store
+	log   *slog.Logger
 
 	mu        sync.Mutex
 	advanced  chan struct{} // closed and replaced after every apply: a broadcast to waiters
@@ -37,8 +39,8 @@ type applyResponse struct {
 	err    error
 }
 
-func newFSM(store *directory.Store) *fsm {
-	return &fsm{store: store, advanced: make(chan struct{})}
+func newFSM(store *directory.Store, log *slog.Logger) *fsm {
+	return &fsm{store: store, log: log, advanced: make(chan struct{})}
 }
 
 var _ raft.FSM = (*fsm)(nil) // Interface guard.
@@ -97,6 +99,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.store.Restore(rc); err != nil {
 		return err
 	}
+	// Raft restores the state machine only to install a snapshot sent by the leader (a follower too far
+	// behind for the log) or a backup restored through the leader: worth a line for operators.
+	f.log.Info("installed a raft snapshot: the directory was replaced", "applied_index", f.store.AppliedIndex())
 	f.notify(Applied{Index: f.store.AppliedIndex(), Restored: true})
 	return nil
 }

@@ -43,6 +43,12 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
+	// LogSegmentSize is the size in bytes of the raft log's segment files; zero keeps raft-wal's 64 MiB.
+	// Compaction frees the log a whole segment at a time: entries older than TrailingLogs stay readable,
+	// and are sent to a lagging follower instead of a snapshot, until their segment is dropped.
+	LogSegmentSize int
+	// QuietRaft keeps raft's own log to errors (postern dev: a single node's election warnings are noise).
+	QuietRaft bool
 	// Store is the local directory replica the node drives.
 	Store  *directory.Store
 	Logger *slog.Logger
@@ -51,6 +57,9 @@ type Config struct {
 // ErrNoLeader means the cluster has no reachable leader now, so it cannot take writes. It is retryable:
 // once a quorum of voters elects a leader, the same write succeeds.
 var ErrNoLeader = errors.New("no leader: the cluster cannot take writes right now; retry shortly")
+
+// ErrNotLeader means the request must be sent to the leader.
+var ErrNotLeader = errors.New("this node is not the leader")
 
 // retryable marks failures worth retrying later.
 type retryable struct{ err error }
@@ -98,13 +107,17 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, fsm: newFSM(cfg.Store), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, fsm: newFSM(cfg.Store, cfg.Logger), stop: make(chan struct{})}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(filepath.Join(raftDir, "wal"), 0o700); err != nil {
 		return nil, fmt.Errorf("creating raft directory: %w", err)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
-	wal, err := raftwal.Open(filepath.Join(raftDir, "wal"), raftwal.WithLogger(hlog))
+	level := hclog.Warn
+	if cfg.QuietRaft {
+		level = hclog.Error
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: os.Stderr})
+	wal, err := raftwal.Open(filepath.Join(raftDir, "wal"), raftwal.WithLogger(hlog), raftwal.WithSegmentSize(cfg.LogSegmentSize))
 	if err != nil {
 		return nil, fmt.Errorf("opening raft log: %w", err)
 	}
@@ -576,7 +589,7 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 func (n *Node) RestoreBackup(r io.Reader) error {
 	if n.raft.State() != raft.Leader {
 		id, _ := n.Leader()
-		return fmt.Errorf("restore must be sent to the leader (now %q)", id)
+		return fmt.Errorf("%w: send the restore to the leader (now %q)", ErrNotLeader, id)
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -604,7 +617,7 @@ func (n *Node) RestoreBackup(r io.Reader) error {
 	err = check.Restore(tmp)
 	check.Close()
 	if err != nil {
-		return err
+		return &directory.Error{Code: directory.CodeInvalid, Message: "the backup is not valid: " + err.Error()}
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err

@@ -249,6 +249,15 @@ func TestJoinIsIdempotentAndRemoveWorks(t *testing.T) {
 	g := newGroup(t, 3, 0)
 	l := g.leader()
 	n3 := g.nodes[2]
+	res, err := l.Propose(ctxT(t), cmd(tenantOp("acme")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range g.nodes {
+		if err := n.WaitApplied(ctxT(t), res.Index); err != nil {
+			t.Fatal(err)
+		}
+	}
 	req := JoinRequest{ID: n3.ID(), RaftAddr: string(n3.trans.LocalAddr()), Voter: true}
 	if err := g.follower().Join(ctxT(t), req); err != nil {
 		t.Fatalf("joining again through a follower: %v", err)

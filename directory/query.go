@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -233,7 +234,27 @@ func (s *Store) RefreshFamily(tenant, id string) (RefreshFamily, error) {
 // Nodes lists the cluster's recorded nodes.
 func (s *Store) Nodes() ([]Node, error) { return list[Node](s, []byte("sys/node/"), "", 0) }
 
-// AuditEvents lists a tenant's audit events, oldest first, at most limit (0: all).
+// AuditEvents lists a tenant's newest audit events, at most limit of them (0: all), oldest first.
 func (s *Store) AuditEvents(tenant string, limit int) ([]AuditEvent, error) {
-	return list[AuditEvent](s, tenantPrefixKind(tenant, "audit"), "", limit)
+	prefix := tenantPrefixKind(tenant, "audit")
+	var out []AuditEvent
+	err := s.view(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix, opt.Reverse = prefix, true
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(append(bytes.Clone(prefix), 0xff)); it.Valid(); it.Next() {
+			var e AuditEvent
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	slices.Reverse(out)
+	return out, err
 }

@@ -41,6 +41,8 @@ type nodeOptions struct {
 	voter       bool
 	snapThresh  uint64
 	trailing    uint64
+	snapEvery   time.Duration
+	segSize     int
 	adminToken  string
 }
 
@@ -93,6 +95,7 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 	cfg := cluster.Config{
 		ID: o.nodeID, RaftAddr: o.raftAddr, DataDir: o.dataDir, Voter: o.voter, Bootstrap: o.bootstrap,
 		Region: o.region, Store: store, Logger: log, SnapshotThreshold: o.snapThresh, TrailingLogs: o.trailing,
+		SnapshotInterval: o.snapEvery, LogSegmentSize: o.segSize, QuietRaft: o.raftAddr == "",
 	}
 	if o.tlsDir != "" {
 		cfg.ServerTLS, cfg.ClientTLS, err = cluster.LoadTLS(o.tlsDir)

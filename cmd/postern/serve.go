@@ -34,6 +34,8 @@ func runClusterNode(role string, voter bool, args []string, stdout io.Writer) er
 	fs.StringVar(&o.kekFile, "kek-file", "", "key-encryption key file (or set POSTERN_KEK); the same on every node")
 	fs.Uint64Var(&o.snapThresh, "snapshot-threshold", 0, "raft log entries between snapshots (0: raft's default, 8192)")
 	fs.Uint64Var(&o.trailing, "trailing-logs", 0, "raft log entries kept after a snapshot (0: raft's default, 10240)")
+	fs.IntVar(&o.segSize, "raft-segment-size", 0, "bytes per raft log segment file; the log is freed a whole segment at a time (0: 64 MiB)")
+	fs.DurationVar(&o.snapEvery, "snapshot-interval", 0, "how often raft checks whether the log has grown by --snapshot-threshold entries and takes a snapshot (0: raft's default, 2m)")
 	if voter {
 		fs.BoolVar(&o.bootstrap, "bootstrap", false, "start a new cluster with this node alone")
 	} else {

@@ -87,6 +87,9 @@ func (s *Server) createApp(c *call) error {
 	setIf(&app.RedirectURIs, b.RedirectURIs)
 	setIf(&app.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs)
 	setIf(&app.GrantTypes, b.GrantTypes)
+	if len(app.GrantTypes) == 0 {
+		app.GrantTypes = directory.DefaultGrantTypes(app.Type)
+	}
 	setIf(&app.AccessTokenTTL, b.AccessTokenTTL)
 	setIf(&app.IDTokenTTL, b.IDTokenTTL)
 	setIf(&app.RefreshTokenTTL, b.RefreshTokenTTL)
@@ -152,6 +155,9 @@ func (s *Server) updateApp(c *call) error {
 	setIf(&next.RedirectURIs, b.RedirectURIs)
 	setIf(&next.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs)
 	setIf(&next.GrantTypes, b.GrantTypes)
+	setIf(&next.AccessTokenTTL, b.AccessTokenTTL)
+	setIf(&next.IDTokenTTL, b.IDTokenTTL)
+	setIf(&next.RefreshTokenTTL, b.RefreshTokenTTL)
 	setIf(&next.SigningAlg, b.SigningAlg)
 	if err := checkApp(next, b.ClientSecret); err != nil {
 		return err

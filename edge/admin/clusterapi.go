@@ -2,12 +2,11 @@ package admin
 
 import (
 	"bufio"
-	"log/slog"
+	"errors"
 
 	"github.com/valyala/fasthttp"
 
 	"postern.dev/postern/cluster"
-	"postern.dev/postern/directory"
 )
 
 func (s *Server) clusterStatus(c *call) error {
@@ -48,7 +47,8 @@ func (s *Server) clusterRemove(c *call) error {
 	return nil
 }
 
-// backup streams a snapshot of this replica (after a barrier, so it holds every committed write).
+// backup streams a snapshot of this replica; with ?consistency=linearizable (what `postern backup` sends)
+// it first waits for a barrier, so the snapshot holds every committed write.
 func (s *Server) backup(c *call) error {
 	if err := s.consistent(c); err != nil {
 		return err
@@ -79,13 +79,10 @@ func (s *Server) restore(c *call) error {
 	} else {
 		err = s.cfg.Cluster.RestoreBackup(bytesReader(c.ctx.PostBody()))
 	}
+	if errors.Is(err, cluster.ErrNotLeader) {
+		return apiError(fasthttp.StatusConflict, "not_leader", err.Error())
+	}
 	if err != nil {
-		if _, ok := directory.AsError(err); !ok && !cluster.IsRetryable(err) {
-			if s.cfg.Logger != nil {
-				s.cfg.Logger.Warn("restore refused", slog.Any("error", err))
-			}
-			return apiError(fasthttp.StatusConflict, "restore_failed", err.Error())
-		}
 		return err
 	}
 	return writeJSON(c.ctx, fasthttp.StatusOK, map[string]any{"restored": true, "index": s.store.AppliedIndex()})

@@ -24,19 +24,28 @@ type ApplyReport struct {
 // manifestErrorBody carries every problem of a refused manifest.
 type manifestErrorBody struct {
 	Error struct {
-		Code    string           `json:"code"`
-		Message string           `json:"message"`
-		Details []manifest.Error `json:"details"`
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Details []manifestProblem `json:"details"`
 	} `json:"error"`
+}
+
+// manifestProblem is one manifest.Error as the API shows it (manifest.Error has no JSON names of its own).
+type manifestProblem struct {
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
 }
 
 // applyManifest makes the tenant match a whole manifest, atomically (one raft command) and idempotently
 // (an identical second apply changes nothing and says so). The body is the manifest as JSON (what
 // `postern apply` sends, files already inlined) or as YAML.
 func (s *Server) applyManifest(c *call) error {
-	body := c.ctx.PostBody()
+	body, err := requestBody(c)
+	if err != nil {
+		return err
+	}
 	var m *manifest.Manifest
-	var err error
 	ct := string(c.ctx.Request.Header.ContentType())
 	if strings.Contains(ct, "yaml") || (!strings.Contains(ct, "json") && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))) {
 		// The server's environment is not the operator's: ${NAME} is not substituted here.
@@ -47,7 +56,10 @@ func (s *Server) applyManifest(c *call) error {
 	var merrs manifest.Errors
 	if errors.As(err, &merrs) {
 		var b manifestErrorBody
-		b.Error.Code, b.Error.Message, b.Error.Details = "invalid_manifest", merrs.Error(), merrs
+		b.Error.Code, b.Error.Message = "invalid_manifest", merrs.Error()
+		for _, e := range merrs {
+			b.Error.Details = append(b.Error.Details, manifestProblem{Field: e.Field, Line: e.Line, Message: e.Message})
+		}
 		return writeJSON(c.ctx, fasthttp.StatusBadRequest, b)
 	}
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,14 +173,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	method := string(ctx.Method())
 	params := map[string]string{}
 	var found *route
-	pathMatched := false
+	var allowed []string // the methods of the routes whose pattern fits path
 	for i := range s.routes {
 		r := &s.routes[i]
 		clear(params)
 		if !match(r.pattern, path, params) {
 			continue
 		}
-		pathMatched = true
+		allowed = append(allowed, r.method)
 		if r.method == method {
 			found = r
 			break
@@ -187,7 +189,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	label := "unknown"
 	defer func() { s.requests.WithLabelValues(label, strconv.Itoa(ctx.Response.StatusCode())).Inc() }()
 	if found == nil {
-		if pathMatched {
+		if len(allowed) > 0 {
+			// RFC 9110 section 15.5.6: a 405 lists the methods the resource has.
+			slices.Sort(allowed)
+			ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
 			writeError(ctx, s.cfg.Logger, apiError(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+method+" is not allowed on "+path))
 			return
 		}
@@ -281,7 +286,10 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) error {
 
 // decodeBody reads a JSON body strictly: unknown fields are an error naming the field.
 func decodeBody(c *call, v any) error {
-	body := c.ctx.PostBody()
+	body, err := requestBody(c)
+	if err != nil {
+		return err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("a JSON body is required")
 	}
@@ -294,6 +302,20 @@ func decodeBody(c *call, v any) error {
 		return badRequest("malformed JSON body: more than one value")
 	}
 	return nil
+}
+
+// requestBody reads the whole request body. The server streams request bodies (a restore may be large),
+// and fasthttp logs a warning each time PostBody drains such a stream, so the stream is read here.
+func requestBody(c *call) ([]byte, error) {
+	r := c.ctx.RequestBodyStream()
+	if r == nil {
+		return c.ctx.PostBody(), nil
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, badRequest("reading the request body: " + err.Error())
+	}
+	return b, nil
 }
 
 // Consistency of reads: local by default; ?consistency=linearizable waits for a barrier through the
