@@ -229,7 +229,7 @@ func (c *poolConn) unwatch() bool {
 	return true
 }
 
-const maxIdlePerAddr = 16
+const maxIdlePerAddr = 128
 
 func (p *connPool) get(addr string, dial func() (net.Conn, error)) (*poolConn, error) {
 	for {

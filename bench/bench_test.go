@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestScenarios runs every registered scenario for real, in a tiny configuration, and checks that its figures
+// are sane. It tests the harness, not Postern's speed.
+func TestScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real raft nodes (one, then three over mutual TLS) with fsync'd logs and loads a Badger store: several seconds")
+	}
+	cfg := Config{Duration: 300 * time.Millisecond, Users: 1000, Writers: 16, Dir: t.TempDir()}
+	scenarios := Scenarios(cfg)
+	seen := map[string]bool{}
+	var report Report
+	for _, s := range scenarios {
+		if seen[s.Name] {
+			t.Errorf("two scenarios are named %q", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Baseline == "" {
+			t.Errorf("%s: no baseline named", s.Name)
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			start := time.Now()
+			figs, err := s.Run(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("ran in %v", time.Since(start).Round(time.Millisecond))
+			checkFigures(t, figs)
+			report.Results = append(report.Results, Result{Scenario: s, Figures: figs})
+		})
+	}
+	var b bytes.Buffer
+	if err := report.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", b.String())
+	rows := 0
+	for _, res := range report.Results {
+		rows += len(res.Figures)
+	}
+	if got := strings.Count(b.String(), "\n"); got != rows+2 {
+		t.Errorf("the table has %d lines, want %d (header, rule, one per figure)", got, rows+2)
+	}
+}
+
+// checkFigures: every value and baseline is a positive number, names are unique, and each p50 is at most the
+// p99 of the same phase.
+func checkFigures(t *testing.T, figs Figures) {
+	t.Helper()
+	if len(figs) == 0 {
+		t.Fatal("no figures")
+	}
+	byName := map[string]Figure{}
+	for _, f := range figs {
+		if _, dup := byName[f.Name]; dup {
+			t.Errorf("figure %q appears twice", f.Name)
+		}
+		byName[f.Name] = f
+		if !(f.Value > 0) || math.IsInf(f.Value, 0) {
+			t.Errorf("%s = %v, want a positive number", f.Name, f.Value)
+		}
+		if f.HasBaseline && (!(f.Baseline > 0) || math.IsInf(f.Baseline, 0)) {
+			t.Errorf("%s: baseline = %v, want a positive number", f.Name, f.Baseline)
+		}
+	}
+	pairs := 0
+	for name, p50 := range byName {
+		if !strings.HasSuffix(name, "p50") {
+			continue
+		}
+		p99, ok := byName[strings.TrimSuffix(name, "p50")+"p99"]
+		if !ok {
+			t.Errorf("%s has no p99", name)
+			continue
+		}
+		pairs++
+		if p50.Value > p99.Value {
+			t.Errorf("%s = %v > p99 = %v", name, time.Duration(p50.Value), time.Duration(p99.Value))
+		}
+		if p50.Baseline > p99.Baseline {
+			t.Errorf("%s: baseline %v > baseline p99 %v", name, time.Duration(p50.Baseline), time.Duration(p99.Baseline))
+		}
+	}
+	if pairs == 0 {
+		t.Error("no latency figures (p50 and p99)")
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all := Scenarios(DefaultConfig())
+	if got := Select(all, nil); len(got) != len(all) {
+		t.Errorf("Select(nil) kept %d of %d", len(got), len(all))
+	}
+	got := Select(all, regexp.MustCompile(`^raft-write/`))
+	if len(got) != 2 {
+		t.Fatalf("Select(^raft-write/) kept %d, want 2", len(got))
+	}
+	for _, s := range got {
+		if !strings.HasPrefix(s.Name, "raft-write/") {
+			t.Errorf("Select(^raft-write/) kept %s", s.Name)
+		}
+	}
+	if got := Select(all, regexp.MustCompile(`no such`)); len(got) != 0 {
+		t.Errorf("Select(no such) kept %d", len(got))
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	if h.quantile(0.5) != 0 {
+		t.Errorf("empty histogram: p50 = %v, want 0", h.quantile(0.5))
+	}
+	// 1 µs .. 100 ms in 1 µs steps: the nearest-rank p50 is 50 ms, p99 99 ms, p100 100 ms.
+	var a, b histogram
+	for v := time.Microsecond; v <= 100*time.Millisecond; v += time.Microsecond {
+		if v%(2*time.Microsecond) == 0 {
+			a.record(v)
+		} else {
+			b.record(v)
+		}
+	}
+	h.merge(&a)
+	h.merge(&b)
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0, time.Microsecond}} {
+		got := h.quantile(c.q)
+		if rel := math.Abs(float64(got-c.want)) / float64(c.want); rel > 0.004 {
+			t.Errorf("quantile(%v) = %v, want %v within 0.4%% (off by %.2f%%)", c.q, got, c.want, rel*100)
+		}
+	}
+	// Small values are exact.
+	var s histogram
+	for _, v := range []time.Duration{3, 1, 2, 100} {
+		s.record(v)
+	}
+	if got := s.quantile(0.5); got != 2 {
+		t.Errorf("small values: p50 = %v, want 2ns", got)
+	}
+	if got := s.quantile(1); got != 100 {
+		t.Errorf("small values: p100 = %v, want 100ns", got)
+	}
+}
+
+func TestHistogramBucketsCoverEveryValue(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 129, 255, 256, 1 << 20, 1<<40 + 12345, math.MaxInt64, math.MaxUint64} {
+		i := histIndex(v)
+		if i < 0 || i >= histBuckets {
+			t.Fatalf("histIndex(%d) = %d, outside [0, %d)", v, i, histBuckets)
+		}
+		if mid := histValue(i); v >= histSub && math.Abs(float64(mid)-float64(v))/float64(v) > 1.0/histSub {
+			t.Errorf("value %d lands in bucket %d, whose middle %d is too far", v, i, mid)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// measure is what a timed phase gave: how many operations completed, over how long, and their latencies.
+type measure struct {
+	ops     uint64
+	elapsed time.Duration
+	hist    histogram
+}
+
+func (m *measure) perSecond() float64 {
+	if m.elapsed <= 0 {
+		return 0
+	}
+	return float64(m.ops) / m.elapsed.Seconds()
+}
+
+func (m *measure) p50() time.Duration { return m.hist.quantile(0.50) }
+func (m *measure) p99() time.Duration { return m.hist.quantile(0.99) }
+
+// throughput gives the usual three figures of a phase (prefixed when a scenario has several phases), each
+// against the same figure of the baseline phase.
+func throughput(prefix, unit string, m, base *measure) Figures {
+	return Figures{
+		rate(prefix+unit, m.perSecond()).against(base.perSecond()),
+		latency(prefix+"p50", m.p50()).against(float64(base.p50())),
+		latency(prefix+"p99", m.p99()).against(float64(base.p99())),
+	}
+}
+
+// closedLoop runs workers goroutines for d; each calls its operation again as soon as the last one returned
+// (a closed loop: the offered load is what the system can take), and every call's latency is recorded. The
+// phase lasts until the last in-flight call returns, and that drain counts in the elapsed time. The first
+// error stops every worker and is returned.
+//
+// newOp is called once per worker, before the clock starts, so an operation can keep per-worker state (a
+// random source, a buffer) without locks.
+func closedLoop(ctx context.Context, workers int, d time.Duration, newOp func(worker int) func(context.Context) error) (*measure, error) {
+	if workers < 1 {
+		return nil, errors.New("closed loop needs at least one worker")
+	}
+	ops := make([]func(context.Context) error, workers)
+	for w := range ops {
+		ops[w] = newOp(w)
+	}
+	hists := make([]histogram, workers)
+	counts := make([]uint64, workers)
+	var (
+		stop     atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(d)
+	for w := range workers {
+		wg.Go(func() {
+			op, h := ops[w], &hists[w]
+			var n uint64
+			for !stop.Load() && ctx.Err() == nil {
+				t0 := time.Now()
+				if n > 0 && !t0.Before(end) { // every worker completes at least one call, however short d is
+					break
+				}
+				if err := op(ctx); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					stop.Store(true)
+					break
+				}
+				h.record(time.Since(t0))
+				n++
+			}
+			counts[w] = n
+		})
+	}
+	wg.Wait()
+	m := &measure{elapsed: time.Since(start)}
+	for w := range workers {
+		m.ops += counts[w]
+		m.hist.merge(&hists[w])
+	}
+	if firstErr != nil {
+		return m, firstErr
+	}
+	return m, ctx.Err()
+}
