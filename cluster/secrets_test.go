@@ -60,9 +60,13 @@ func TestNoSecretPlaintextAtRest(t *testing.T) {
 	n.Close()
 	st.Close()
 
+	scalar, err := priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	forbidden := map[string][]byte{
 		"private key DER":    der,
-		"private scalar":     priv.D.Bytes(),
+		"private scalar":     scalar,
 		"TOTP seed":          seed,
 		"TOTP seed base32":   []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)),
 		"TOTP seed base64":   []byte(base64.StdEncoding.EncodeToString(seed)),

@@ -312,9 +312,13 @@ func TestSecretsAtRest(t *testing.T) {
 	}
 
 	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)
+	scalar, err := priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	forbidden := map[string][]byte{
 		"private key DER":         der,
-		"private scalar":          priv.D.FillBytes(make([]byte, 32)),
+		"private scalar":          scalar,
 		"TOTP seed":               seed,
 		"TOTP seed, base32":       []byte(b32),
 		"TOTP seed, base32 lower": []byte(strings.ToLower(b32)),
@@ -322,7 +326,7 @@ func TestSecretsAtRest(t *testing.T) {
 		"TOTP seed, hex":          []byte(hex.EncodeToString(seed)),
 		"IdP client secret":       idpSecret,
 		"private key DER, base64": []byte(base64.StdEncoding.EncodeToString(der)),
-		"private scalar, base64":  []byte(base64.StdEncoding.EncodeToString(priv.D.FillBytes(make([]byte, 32)))),
+		"private scalar, base64":  []byte(base64.StdEncoding.EncodeToString(scalar)),
 		"KEK":                     []byte("0123456789abcdef0123456789abcdef"),
 	}
 	// Every 16-byte window of the DER, the constant ASN.1 header and the embedded public point included:

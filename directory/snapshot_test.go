@@ -13,9 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dgraph-io/badger/v4/pb"
-	"google.golang.org/protobuf/proto"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -168,16 +165,6 @@ func TestRestoreSurvivesReopen(t *testing.T) {
 		t.Errorf("after Restore the store dir holds %v, want only badger", names)
 	}
 	checkRestored(t, openDiskStore(t, dir), want, at)
-}
-
-// frame encodes one snapshot frame.
-func frame(t *testing.T, kvs ...*pb.KV) []byte {
-	t.Helper()
-	b, err := proto.Marshal(&pb.KVList{Kv: kvs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(binary.LittleEndian.AppendUint64(nil, uint64(len(b))), b...)
 }
 
 func TestRestoreRefusesBadStreams(t *testing.T) {
