@@ -46,20 +46,41 @@ func newFSM(store *directory.Store, log *slog.Logger) *fsm {
 var _ raft.FSM = (*fsm)(nil) // Interface guard.
 
 func (f *fsm) Apply(l *raft.Log) any {
-	res, err := f.store.Apply(l.Index, l.Data)
-	if err != nil {
-		if _, refused := directory.AsError(err); !refused {
-			// The store itself failed (disk, corruption): the replica can no longer follow the log, and
-			// carrying on would diverge from the others. Stop here rather than serve wrong data.
-			panic("cluster: applying raft entry " + itoa(l.Index) + ": " + err.Error())
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil) // Interface guard.
+
+// ApplyBatch applies the commands of a batch of committed entries in as few directory transactions as
+// their outcomes allow (see directory.Store.ApplyBatch); other entry types need nothing from the FSM.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	entries := make([]directory.Entry, 0, len(logs))
+	at := make([]int, 0, len(logs))
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			entries = append(entries, directory.Entry{Index: l.Index, Data: l.Data})
+			at = append(at, i)
 		}
 	}
-	var changes []directory.Change
-	if res != nil {
-		changes = res.Changes
+	if len(entries) == 0 {
+		return out
 	}
-	f.notify(Applied{Index: l.Index, Changes: changes})
-	return applyResponse{result: res, err: err}
+	outcomes, err := f.store.ApplyBatch(entries)
+	if err != nil {
+		// The store itself failed (disk, corruption): the replica can no longer follow the log, and
+		// carrying on would diverge from the others. Stop here rather than serve wrong data.
+		panic("cluster: applying raft entries from " + itoa(entries[0].Index) + ": " + err.Error())
+	}
+	for k, o := range outcomes {
+		var changes []directory.Change
+		if o.Result != nil {
+			changes = o.Result.Changes
+		}
+		f.notify(Applied{Index: entries[k].Index, Changes: changes})
+		out[at[k]] = applyResponse{result: o.Result, err: o.Err}
+	}
+	return out
 }
 
 func (f *fsm) notify(a Applied) {

@@ -235,3 +235,66 @@ func TestDeterminism(t *testing.T) {
 		t.Fatalf("a replica restored halfway differs:\n%s", diffDumps(wantDump, d))
 	}
 }
+
+// applyBatched applies the commands in batches of random sizes through ApplyBatch and returns the same
+// transcript applyAll does.
+func applyBatched(t *testing.T, s *Store, cmds [][]byte, r *rand.Rand) []string {
+	t.Helper()
+	var transcript []string
+	for i := 0; i < len(cmds); {
+		n := min(1+r.IntN(70), len(cmds)-i)
+		entries := make([]Entry, n)
+		for k := range entries {
+			entries[k] = Entry{Index: uint64(i + k + 1), Data: cmds[i+k]}
+		}
+		outs, err := s.ApplyBatch(entries)
+		if err != nil {
+			t.Fatalf("ApplyBatch at %d: store error %v", i+1, err)
+		}
+		for k, o := range outs {
+			if e, refused := AsError(o.Err); refused {
+				transcript = append(transcript, fmt.Sprintf("%d refused %s: %s", i+k+1, e.Code, e.Message))
+			} else if o.Err != nil {
+				t.Fatalf("ApplyBatch(%d): %v", i+k+1, o.Err)
+			} else {
+				b, _ := json.Marshal(o.Result)
+				transcript = append(transcript, fmt.Sprintf("%d ok %s", i+k+1, b))
+			}
+		}
+		i += n
+	}
+	return transcript
+}
+
+// Batching is only an optimisation: the same commands in batches give the same outcomes and the same
+// state as one by one, whatever the batch boundaries and however many commands in a batch are refused.
+func TestApplyBatchMatchesApply(t *testing.T) {
+	const n = 400
+	w := &workload{r: rand.New(rand.NewPCG(3, 4))}
+	cmds := w.commands(n)
+	single := openMemoryStore(t)
+	want, _, refused := applyAll(t, single, cmds)
+	if refused < 50 {
+		t.Fatalf("only %d refusals: the workload does not test batches that stop early", refused)
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		batched := openDiskStore(t, t.TempDir())
+		got := applyBatched(t, batched, cmds, rand.New(rand.NewPCG(seed, 9)))
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d: command %d differs:\nsingle:  %s\nbatched: %s", seed, i+1, want[i], got[i])
+			}
+		}
+		if !maps.Equal(dump(t, single), dump(t, batched)) {
+			t.Fatalf("seed %d: batched store differs:\n%s", seed, diffDumps(dump(t, single), dump(t, batched)))
+		}
+		if batched.AppliedIndex() != n {
+			t.Errorf("seed %d: AppliedIndex = %d", seed, batched.AppliedIndex())
+		}
+		// A replayed batch (after a restart) is skipped entry by entry.
+		outs, err := batched.ApplyBatch([]Entry{{Index: 5, Data: cmds[4]}, {Index: n, Data: cmds[n-1]}})
+		if err != nil || outs[0].Err != nil || outs[1].Err != nil || len(outs[0].Result.Outputs) != 0 {
+			t.Errorf("replayed batch: %+v, %v", outs, err)
+		}
+	}
+}
