@@ -80,7 +80,7 @@ func openBadger(path string, opt Options) (*badger.DB, error) {
 		o = o.WithMemTableSize(8 << 20).WithBlockCacheSize(8 << 20).WithIndexCacheSize(4 << 20).
 			WithNumMemtables(2).WithValueLogFileSize(64 << 20)
 	} else {
-		o = o.WithMemTableSize(32 << 20).WithBlockCacheSize(64 << 20).WithValueLogFileSize(256 << 20)
+		o = o.WithMemTableSize(32 << 20).WithBlockCacheSize(256 << 20).WithValueLogFileSize(256 << 20)
 	}
 	db, err := badger.Open(o)
 	if err != nil {
