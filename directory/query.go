@@ -55,16 +55,21 @@ func getVia[T any](s *Store, index []byte, record func(id string) []byte) (T, er
 // list decodes every record under prefix, starting after the key suffix `after` (for paging), at most
 // limit of them (0: all).
 func list[T any](s *Store, prefix []byte, after string, limit int) ([]T, error) {
+	start := prefix
+	if after != "" {
+		start = append(append(bytes.Clone(prefix), after...), 0)
+	}
+	return scan[T](s, prefix, start, false, limit)
+}
+
+// scan decodes records under prefix from the key start on, in key order or in reverse, at most limit.
+func scan[T any](s *Store, prefix, start []byte, reverse bool, limit int) ([]T, error) {
 	var out []T
 	err := s.view(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
-		opt.Prefix = prefix
+		opt.Prefix, opt.Reverse = prefix, reverse
 		it := txn.NewIterator(opt)
 		defer it.Close()
-		start := prefix
-		if after != "" {
-			start = append(append(bytes.Clone(prefix), after...), 0)
-		}
 		for it.Seek(start); it.Valid(); it.Next() {
 			var v T
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
@@ -237,24 +242,7 @@ func (s *Store) Nodes() ([]Node, error) { return list[Node](s, []byte("sys/node/
 // AuditEvents lists a tenant's newest audit events, at most limit of them (0: all), oldest first.
 func (s *Store) AuditEvents(tenant string, limit int) ([]AuditEvent, error) {
 	prefix := tenantPrefixKind(tenant, "audit")
-	var out []AuditEvent
-	err := s.view(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix, opt.Reverse = prefix, true
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Seek(append(bytes.Clone(prefix), 0xff)); it.Valid(); it.Next() {
-			var e AuditEvent
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
-				return err
-			}
-			out = append(out, e)
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-		}
-		return nil
-	})
+	out, err := scan[AuditEvent](s, prefix, append(bytes.Clone(prefix), 0xff), true, limit)
 	slices.Reverse(out)
 	return out, err
 }

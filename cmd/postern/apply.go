@@ -24,17 +24,14 @@ func runApply(args []string, stdout, stderr io.Writer) error {
 	file := fs.String("f", "", "the manifest (YAML); - for standard input")
 	var cf clientFlags
 	cf.add(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *file == "" {
 		return usagef("-f FILE is required")
 	}
 	var raw []byte
+	var err error
 	dir := "."
 	if *file == "-" {
 		raw, err = io.ReadAll(os.Stdin)

@@ -19,12 +19,8 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		out := fs.String("out", "", "directory to write ca.pem, ca-key.pem, node.pem, node-key.pem into")
 		hosts := fs.String("host", "", "extra host names or IPs for the node certificate, comma separated")
 		overwrite := fs.Bool("overwrite", false, "replace an existing node certificate")
-		pos, err := parseInterleaved(fs, args[1:])
-		if err != nil {
+		if err := parseFlagsOnly(fs, args[1:]); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q", pos[0])
 		}
 		if *out == "" {
 			return usagef("--out DIR is required")
@@ -42,12 +38,8 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		fs := newFlagSet("cluster status", "cluster status --server URL [--token T]")
 		var cf clientFlags
 		cf.add(fs)
-		pos, err := parseInterleaved(fs, args[1:])
-		if err != nil {
+		if err := parseFlagsOnly(fs, args[1:]); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q", pos[0])
 		}
 		c, err := cf.client()
 		if err != nil {
@@ -68,12 +60,8 @@ func runBackup(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "file to write the backup to")
 	var cf clientFlags
 	cf.add(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *out == "" {
 		return usagef("-o FILE is required")
@@ -113,12 +101,8 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	in := fs.String("f", "", "the backup file")
 	var cf clientFlags
 	cf.add(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *in == "" {
 		return usagef("-f FILE is required")

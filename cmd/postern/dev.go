@@ -31,12 +31,8 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.publicURL, "public-url", "", "public base URL of the edge (default http://<listen>)")
 	upstreamListen := fs.String("sample-upstream-listen", "127.0.0.1:8082", "address of the sample upstream app the demo route protects")
 	smtp := fs.String("smtp", "", "SMTP server HOST:PORT for outgoing mail (default: write mail to the log and DIR/outbox/)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *smtp != "" {
 		if _, _, err := net.SplitHostPort(*smtp); err != nil {
@@ -57,6 +53,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	tokenFile := filepath.Join(o.dataDir, "admin-token")
 	o.adminToken = os.Getenv("POSTERN_ADMIN_TOKEN")
 	if o.adminToken == "" {
+		var err error
 		if o.adminToken, err = readOrCreateToken(tokenFile); err != nil {
 			return err
 		}

@@ -116,6 +116,18 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlagsOnly parses a command that takes no positional arguments.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("postern "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

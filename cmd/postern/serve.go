@@ -42,12 +42,8 @@ func runClusterNode(role string, voter bool, args []string, stdout io.Writer) er
 		fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the edge listener")
 		fs.StringVar(&o.publicURL, "public-url", "", "public base URL of the edge (default http://<listen>)")
 	}
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	switch {
 	case o.dataDir == "":
