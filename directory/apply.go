@@ -56,6 +56,9 @@ var handlers = map[string]handler{
 	OpRefreshRevoke:    applyRefreshRevoke,
 	OpNodePut:          applyNodePut,
 	OpNodeDelete:       applyNodeDelete,
+	OpCodeRedeem:       applyCodeRedeem,
+	OpRefreshRotate:    applyRefreshRotate,
+	OpTokenRevoke:      applyTokenRevoke,
 }
 
 func decode[T any](body json.RawMessage) (T, error) {
