@@ -246,9 +246,12 @@ type Extension struct {
 
 // Session is a person's signed-in state at a tenant, shared by its apps (single sign-on).
 type Session struct {
-	ID         string    `json:"id"`
-	Tenant     string    `json:"tenant"`
-	UserID     string    `json:"user_id"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	UserID string `json:"user_id"`
+	// SecretHash is the SHA-256 of the secret half of the session cookie: the id alone (it appears as
+	// sid in ID tokens) never opens a session.
+	SecretHash string    `json:"secret_hash,omitempty"`
 	AuthTime   time.Time `json:"auth_time"`
 	AMR        []string  `json:"amr,omitempty"`
 	Apps       []string  `json:"apps,omitempty"`

@@ -1,9 +1,12 @@
 package directory
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,6 +25,7 @@ const sealVersion = 1
 // never stored in the directory, so a copy of the data directory alone reveals no signing key or TOTP seed.
 type KEK struct {
 	aead cipher.AEAD
+	raw  []byte
 }
 
 // NewKEK makes a KEK from 32 key bytes.
@@ -37,7 +41,17 @@ func NewKEK(key []byte) (*KEK, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KEK{aead: aead}, nil
+	return &KEK{aead: aead, raw: bytes.Clone(key)}, nil
+}
+
+// DeriveKey returns a 32-byte key for one purpose (HKDF-SHA256 of the KEK), so MACs such as CSRF tokens
+// share no key with sealing and every node derives the same one.
+func (k *KEK) DeriveKey(purpose string) []byte {
+	b, err := hkdf.Key(sha256.New, k.raw, nil, "postern/"+purpose, 32)
+	if err != nil {
+		panic("directory: hkdf: " + err.Error())
+	}
+	return b
 }
 
 // ParseKEK reads a KEK from its text form: 32 bytes in standard or URL-safe base64.

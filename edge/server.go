@@ -3,6 +3,7 @@ package edge
 import (
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -12,22 +13,31 @@ type Readiness interface {
 	Ready() error
 }
 
-// Server is the edge listener: for now its health endpoints; the OIDC provider, hosted pages and the
-// proxy are mounted here as they arrive.
+// Handler serves part of the edge's URL space and reports whether a request was its own.
+type Handler interface {
+	Handle(ctx *fasthttp.RequestCtx) bool
+}
+
+// Server is the edge listener: health endpoints, then each mounted handler in turn (the OIDC provider
+// and its hosted pages; the proxy arrives next).
 type Server struct {
-	ready Readiness
-	log   *slog.Logger
-	srv   *fasthttp.Server
+	ready    Readiness
+	log      *slog.Logger
+	srv      *fasthttp.Server
+	handlers []Handler
 }
 
 // NewServer builds the edge listener.
-func NewServer(ready Readiness, log *slog.Logger) *Server {
-	s := &Server{ready: ready, log: log}
+func NewServer(ready Readiness, log *slog.Logger, handlers ...Handler) *Server {
+	s := &Server{ready: ready, log: log, handlers: handlers}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
 		Name:                         "postern",
 		NoDefaultServerHeader:        true,
 		DisablePreParseMultipartForm: true,
+		MaxRequestBodySize:           1 << 20,
+		ReadTimeout:                  30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
 	}
 	return s
 }
@@ -45,6 +55,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case "/readyz":
 		Readyz(ctx, s.ready)
 	default:
+		for _, h := range s.handlers {
+			if h.Handle(ctx) {
+				return
+			}
+		}
 		ctx.Error("not found", fasthttp.StatusNotFound)
 	}
 }

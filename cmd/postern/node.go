@@ -23,6 +23,8 @@ import (
 	"postern.dev/postern/directory"
 	"postern.dev/postern/edge"
 	"postern.dev/postern/edge/admin"
+	"postern.dev/postern/edge/oidc"
+	"postern.dev/postern/edge/tokens"
 )
 
 // nodeOptions is what dev, directory and edge have in common.
@@ -138,7 +140,17 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 	go rn.admin.Serve(adminLn)
 	if edgeLn != nil {
 		rn.edgeAddr = edgeLn.Addr().String()
-		rn.edge = edge.NewServer(node, log)
+		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: tokens.NewKeyRing(store, kek), KEK: kek,
+			PublicURL: publicURL, Log: log})
+		node.Listen(func(a cluster.Applied) {
+			if a.Restored {
+				provider.Invalidate("", "")
+			}
+			for _, c := range a.Changes {
+				provider.Invalidate(c.Tenant, c.Kind)
+			}
+		})
+		rn.edge = edge.NewServer(node, log, provider)
 		go rn.edge.Serve(edgeLn)
 	}
 	if o.join != "" {

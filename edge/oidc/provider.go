@@ -1,0 +1,198 @@
+package oidc
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"postern.dev/postern/directory"
+	"postern.dev/postern/edge/tokens"
+)
+
+// Writer is what the provider needs of the cluster: a write that is replicated and applied here before it
+// returns. *cluster.Node implements it.
+type Writer interface {
+	Propose(ctx context.Context, cmd directory.Command) (*directory.Result, error)
+	Barrier(ctx context.Context) error
+}
+
+// Config wires a provider.
+type Config struct {
+	Store *directory.Store
+	Write Writer
+	Keys  *tokens.KeyRing
+	KEK   *directory.KEK
+	// PublicURL is the edge's public base URL; a tenant's issuer is PublicURL + "/" + tenant.
+	PublicURL string
+	Log       *slog.Logger
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
+}
+
+// Provider serves every tenant's OpenID Connect endpoints.
+//
+// Concurrency: Handle runs on many goroutines; Invalidate may be called from any goroutine.
+type Provider struct {
+	cfg   Config
+	gen   atomic.Uint64 // bumped by every invalidation; a load that raced one is not cached
+	cache sync.Map      // tenant id → *tenantEntry
+}
+
+type tenantEntry struct {
+	tenant directory.Tenant
+	apps   sync.Map // client_id → directory.App
+}
+
+// New builds a provider.
+func New(cfg Config) *Provider {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return &Provider{cfg: cfg}
+}
+
+// Invalidate drops cached records of a tenant after a change of the given kind ("" tenant: everything).
+// Wire it to the cluster's apply notifications.
+func (p *Provider) Invalidate(tenant, kind string) {
+	p.gen.Add(1)
+	if tenant == "" {
+		p.cache.Clear()
+	} else {
+		switch kind {
+		case "tenant", "app", "key", "":
+			p.cache.Delete(tenant)
+		}
+	}
+	if p.cfg.Keys != nil && (kind == "key" || kind == "tenant" || kind == "") {
+		p.cfg.Keys.Invalidate(tenant)
+	}
+}
+
+func (p *Provider) issuer(tenant string) string { return p.cfg.PublicURL + "/" + tenant }
+
+func (p *Provider) tenant(id string) (*tenantEntry, bool) {
+	if e, ok := p.cache.Load(id); ok {
+		return e.(*tenantEntry), true
+	}
+	if directory.ValidTenantID(id) != nil {
+		return nil, false
+	}
+	gen := p.gen.Load()
+	t, err := p.cfg.Store.Tenant(id)
+	if err != nil {
+		return nil, false
+	}
+	e := &tenantEntry{tenant: t}
+	if p.gen.Load() == gen {
+		if prev, loaded := p.cache.LoadOrStore(id, e); loaded {
+			return prev.(*tenantEntry), true
+		}
+	}
+	return e, true
+}
+
+// app finds a tenant's app by client_id, from the cache.
+func (p *Provider) app(te *tenantEntry, clientID string) (directory.App, bool) {
+	if a, ok := te.apps.Load(clientID); ok {
+		return a.(directory.App), true
+	}
+	gen := p.gen.Load()
+	a, err := p.cfg.Store.AppByClientID(te.tenant.ID, clientID)
+	if err != nil {
+		return directory.App{}, false
+	}
+	if p.gen.Load() == gen {
+		te.apps.Store(clientID, a)
+	}
+	return a, true
+}
+
+// Handle serves the request if its path belongs to a tenant's issuer and reports whether it did.
+func (p *Provider) Handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	if rest, ok := strings.CutPrefix(path, "/.well-known/oauth-authorization-server/"); ok {
+		// RFC 8414 section 3: the well-known segment goes between host and the issuer's path.
+		te, ok := p.tenant(rest)
+		if !ok {
+			return false
+		}
+		p.metadata(ctx, te, false)
+		return true
+	}
+	tenantID, sub, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	te, ok := p.tenant(tenantID)
+	if !ok {
+		return false
+	}
+	method := string(ctx.Method())
+	switch "/" + sub {
+	case "/.well-known/openid-configuration":
+		p.metadata(ctx, te, true)
+	case "/.well-known/oauth-authorization-server":
+		p.metadata(ctx, te, false)
+	case pathJWKS:
+		p.jwks(ctx, te)
+	case pathAuthorize:
+		if method != fasthttp.MethodGet && method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, "GET, POST")
+			break
+		}
+		p.authorize(ctx, te)
+	case pathSignIn:
+		p.signIn(ctx, te)
+	case pathSignOut, pathEndSession:
+		p.signOut(ctx, te)
+	case pathToken:
+		if method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, "POST")
+			break
+		}
+		p.token(ctx, te)
+	case pathUserinfo:
+		if method != fasthttp.MethodGet && method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, "GET, POST")
+			break
+		}
+		p.userinfo(ctx, te)
+	case pathRevoke:
+		if method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, "POST")
+			break
+		}
+		p.revoke(ctx, te)
+	case pathIntrospect:
+		if method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, "POST")
+			break
+		}
+		p.introspect(ctx, te)
+	default:
+		return false
+	}
+	return true
+}
+
+// Endpoint paths below an issuer.
+const (
+	pathAuthorize  = "/authorize"
+	pathToken      = "/token"
+	pathUserinfo   = "/userinfo"
+	pathJWKS       = "/jwks"
+	pathRevoke     = "/revoke"
+	pathIntrospect = "/introspect"
+	pathEndSession = "/end_session"
+)
+
+func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "method not allowed"})
+}

@@ -1,0 +1,120 @@
+package oidc
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"postern.dev/postern/directory"
+)
+
+// Session timeouts: a session ends after sessionIdle without use, and sessionAbsolute after sign-in
+// whatever happens.
+const (
+	sessionIdle     = 30 * time.Minute
+	sessionAbsolute = 12 * time.Hour
+)
+
+// sessionCookie is what the browser holds: sealed for the tenant, so it cannot be read or forged, with
+// the time of last use (idle timeout without a write per request) and the secret whose hash the
+// directory's session record keeps.
+type sessionCookie struct {
+	ID     string    `json:"id"`
+	Secret string    `json:"s"`
+	Seen   time.Time `json:"seen"`
+}
+
+// cookieName is one cookie per tenant (tenants share the edge's host). Over TLS it carries the __Host-
+// prefix: Secure, Path=/, no Domain, so no other host can set or read it.
+func (p *Provider) cookieName(ctx *fasthttp.RequestCtx, tenant, name string) string {
+	if p.secure(ctx) {
+		return "__Host-" + name + "_" + tenant
+	}
+	return name + "_" + tenant
+}
+
+func (p *Provider) secure(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsTLS() || len(p.cfg.PublicURL) > 8 && p.cfg.PublicURL[:8] == "https://"
+}
+
+func (p *Provider) setCookie(ctx *fasthttp.RequestCtx, name, value string, maxAge time.Duration) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(name)
+	c.SetValue(value)
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	c.SetSecure(p.secure(ctx))
+	if maxAge > 0 {
+		c.SetMaxAge(int(maxAge.Seconds()))
+	} else if maxAge < 0 {
+		c.SetExpire(fasthttp.CookieExpireDelete)
+	}
+	ctx.Response.Header.SetCookie(c)
+}
+
+// currentSession returns the tenant's live session named by the request's cookie, if any, and refreshes
+// the cookie's last-use time.
+func (p *Provider) currentSession(ctx *fasthttp.RequestCtx, te *tenantEntry) (directory.Session, bool) {
+	name := p.cookieName(ctx, te.tenant.ID, "postern_session")
+	raw := ctx.Request.Header.Cookie(name)
+	if len(raw) == 0 || len(raw) > 4096 {
+		return directory.Session{}, false
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(string(raw))
+	if err != nil {
+		return directory.Session{}, false
+	}
+	b, err := p.cfg.KEK.Open(directory.Sealed(sealed), "session/"+te.tenant.ID)
+	var c sessionCookie
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return directory.Session{}, false
+	}
+	now := p.cfg.Now()
+	if now.Sub(c.Seen) > sessionIdle {
+		return directory.Session{}, false
+	}
+	s, err := p.cfg.Store.Session(te.tenant.ID, c.ID)
+	if err != nil || !s.RevokedAt.IsZero() || !now.Before(s.ExpiresAt) ||
+		subtle.ConstantTimeCompare([]byte(hashSecret(c.Secret)), []byte(s.SecretHash)) != 1 {
+		return directory.Session{}, false
+	}
+	if u, err := p.cfg.Store.User(te.tenant.ID, s.UserID); err != nil || u.Blocked {
+		return directory.Session{}, false
+	}
+	if now.Sub(c.Seen) > time.Minute {
+		c.Seen = now
+		p.writeSessionCookie(ctx, te.tenant.ID, c)
+	}
+	return s, true
+}
+
+func (p *Provider) writeSessionCookie(ctx *fasthttp.RequestCtx, tenant string, c sessionCookie) {
+	b, _ := json.Marshal(c)
+	sealed, err := p.cfg.KEK.Seal(b, "session/"+tenant)
+	if err != nil {
+		return
+	}
+	p.setCookie(ctx, p.cookieName(ctx, tenant, "postern_session"), base64.RawURLEncoding.EncodeToString(sealed), sessionIdle)
+}
+
+// startSession records a new session for a signed-in user (the sign-in's one raft write) and sets its
+// cookie.
+func (p *Provider) startSession(ctx *fasthttp.RequestCtx, te *tenantEntry, user directory.User, amr []string) (directory.Session, error) {
+	now := p.cfg.Now()
+	var sec [32]byte
+	rand.Read(sec[:])
+	secret := base64.RawURLEncoding.EncodeToString(sec[:])
+	s := directory.Session{ID: directory.NewID(), Tenant: te.tenant.ID, UserID: user.ID, SecretHash: hashSecret(secret),
+		AuthTime: now, AMR: amr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(sessionAbsolute)}
+	if _, err := p.propose(directory.MakeOp(directory.OpSessionPut, s)); err != nil {
+		return s, err
+	}
+	p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: s.ID, Secret: secret, Seen: now})
+	return s, nil
+}
