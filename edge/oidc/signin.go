@@ -78,7 +78,7 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	j := string(ctx.QueryArgs().Peek("j"))
 	r, ok := p.openJourney(te.tenant.ID, j)
 	if !ok {
-		p.errorPage(ctx, te, fasthttp.StatusBadRequest, "This sign-in link has expired. Go back to the app and start again.", "")
+		p.errorPage(ctx, te, fasthttp.StatusBadRequest, "journey_expired", "")
 		return
 	}
 	locale := pages.Negotiate(r.UILocales, string(ctx.Request.Header.Peek("Accept-Language")), te.tenant.DefaultLocale)
