@@ -59,6 +59,8 @@ var handlers = map[string]handler{
 	OpCodeRedeem:       applyCodeRedeem,
 	OpRefreshRotate:    applyRefreshRotate,
 	OpTokenRevoke:      applyTokenRevoke,
+	OpSignUpStart:      applySignUpStart,
+	OpSignUpComplete:   applySignUpComplete,
 }
 
 func decode[T any](body json.RawMessage) (T, error) {

@@ -1,5 +1,7 @@
-// Package flows will hold the journeys — sign-up, sign-in, email verification, one-time passcodes,
-// password reset, MFA — as deterministic step functions: (state, input, clock) → (state, effects), with
-// the edge performing the effects. It arrives with the OpenID Connect provider; today the directory holds
-// the flow configuration (Settings) the journeys will read.
+// Package flows holds the journeys' decisions, apart from HTTP and HTML: what a sign-up form's input
+// means and whether it is acceptable, given the tenant's flow configuration. The edge performs what
+// follows (pages, mail, raft writes); the functions here are pure, so journeys test as tables.
+//
+// Today: sign-up attribute collection and validation. Sign-in steps, one-time passcodes, MFA and
+// password reset join as their issues arrive.
 package flows
