@@ -36,7 +36,11 @@ type env struct {
 	kek    *directory.KEK
 	keys   *tokens.KeyRing
 	secret string // of the web app
+	mail   chan mailed
 }
+
+// mailed is one message the provider sent.
+type mailed struct{ tenant, to, subject, text string }
 
 const (
 	password    = "correct-horse-battery-staple"
@@ -68,9 +72,13 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, base: "http://" + ln.Addr().String(), node: node, store: store, kek: kek}
+	e := &env{t: t, base: "http://" + ln.Addr().String(), node: node, store: store, kek: kek, mail: make(chan mailed, 16)}
 	e.keys = tokens.NewKeyRing(store, kek)
-	p := oidc.New(oidc.Config{Store: store, Write: node, Keys: e.keys, KEK: kek, PublicURL: e.base})
+	p := oidc.New(oidc.Config{Store: store, Write: node, Keys: e.keys, KEK: kek, PublicURL: e.base,
+		Mail: func(_ context.Context, tenant, to, subject, text string) error {
+			e.mail <- mailed{tenant, to, subject, text}
+			return nil
+		}})
 	node.Listen(func(a cluster.Applied) {
 		for _, c := range a.Changes {
 			p.Invalidate(c.Tenant, c.Kind)

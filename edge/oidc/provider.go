@@ -32,6 +32,9 @@ type Config struct {
 	Log       *slog.Logger
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
+	// Mail delivers a message (the sign-up code) to an address; nil refuses sign-ups that need email
+	// verification.
+	Mail func(ctx context.Context, tenant, to, subject, text string) error
 }
 
 // Provider serves every tenant's OpenID Connect endpoints.
@@ -149,6 +152,10 @@ func (p *Provider) Handle(ctx *fasthttp.RequestCtx) bool {
 		p.authorize(ctx, te)
 	case pathSignIn:
 		p.signIn(ctx, te)
+	case pathSignUp:
+		p.signUp(ctx, te)
+	case pathVerify:
+		p.verify(ctx, te)
 	case pathSignOut, pathEndSession:
 		p.signOut(ctx, te)
 	case pathToken:

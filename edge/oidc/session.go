@@ -103,18 +103,24 @@ func (p *Provider) writeSessionCookie(ctx *fasthttp.RequestCtx, tenant string, c
 	p.setCookie(ctx, p.cookieName(ctx, tenant, "postern_session"), base64.RawURLEncoding.EncodeToString(sealed), sessionIdle)
 }
 
-// startSession records a new session for a signed-in user (the sign-in's one raft write) and sets its
-// cookie.
-func (p *Provider) startSession(ctx *fasthttp.RequestCtx, te *tenantEntry, user directory.User, amr []string) (directory.Session, error) {
+// newSession makes a session record for a user who just proved who they are, and the secret for its
+// cookie. Nothing is written yet.
+func (p *Provider) newSession(te *tenantEntry, userID string, amr []string) (directory.Session, string) {
 	now := p.cfg.Now()
 	var sec [32]byte
 	rand.Read(sec[:])
 	secret := base64.RawURLEncoding.EncodeToString(sec[:])
-	s := directory.Session{ID: directory.NewID(), Tenant: te.tenant.ID, UserID: user.ID, SecretHash: hashSecret(secret),
-		AuthTime: now, AMR: amr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(sessionAbsolute)}
+	return directory.Session{ID: directory.NewID(), Tenant: te.tenant.ID, UserID: userID, SecretHash: hashSecret(secret),
+		AuthTime: now, AMR: amr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(sessionAbsolute)}, secret
+}
+
+// startSession records a new session for a signed-in user (the sign-in's one raft write) and sets its
+// cookie.
+func (p *Provider) startSession(ctx *fasthttp.RequestCtx, te *tenantEntry, user directory.User, amr []string) (directory.Session, error) {
+	s, secret := p.newSession(te, user.ID, amr)
 	if _, err := p.propose(directory.MakeOp(directory.OpSessionPut, s)); err != nil {
 		return s, err
 	}
-	p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: s.ID, Secret: secret, Seen: now})
+	p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: s.ID, Secret: secret, Seen: s.CreatedAt})
 	return s, nil
 }

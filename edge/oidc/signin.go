@@ -17,6 +17,8 @@ import (
 // Paths of the hosted pages below an issuer.
 const (
 	pathSignIn  = "/sign-in"
+	pathSignUp  = "/sign-up"
+	pathVerify  = "/verify"
 	pathSignOut = "/sign-out"
 )
 
@@ -84,7 +86,8 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	locale := pages.Negotiate(r.UILocales, string(ctx.Request.Header.Peek("Accept-Language")), te.tenant.DefaultLocale)
 	binding := p.csrfBinding(ctx, te)
 	page := pages.Page{Kind: "sign_in", Locale: locale, Tenant: te.tenant.ID, Branding: te.tenant.Settings.Branding,
-		Action: p.issuer(te.tenant.ID) + pathSignIn + "?j=" + url.QueryEscape(j), Email: r.LoginHint}
+		Action: p.issuer(te.tenant.ID) + pathSignIn + "?j=" + url.QueryEscape(j), Email: r.LoginHint,
+		Links: map[string]string{"sign_up": p.issuer(te.tenant.ID) + pathSignUp + "?j=" + url.QueryEscape(j)}}
 	if ctx.IsPost() {
 		now := p.cfg.Now()
 		if !p.csrf().Check(string(args.Peek("csrf")), binding, now, journeyLifetime) {
