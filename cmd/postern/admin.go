@@ -11,18 +11,22 @@ import (
 )
 
 // resources of `postern admin`, with the field shown beside the id in a plain listing.
-var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name"}
+var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name", "keys": "state"}
 
 const adminUsage = `admin RESOURCE VERB [ID] [--tenant T] [--json OBJECT | field=value ...] [--output json] [--server URL] [--token T]
 
 RESOURCE is tenants, apps, users or groups; VERB is list, get, create, update or delete.
 groups also take: members GROUP, add-member GROUP USER, remove-member GROUP USER.
+keys (a tenant's token-signing keys) take: list, and rotate [alg=ES256|RS256|EdDSA]. A rotation publishes
+a next key; the following one makes it sign and retires the old key until its tokens have expired. Let
+relying parties refresh the JWK Set (5 minutes) between the two.
 Fields: --json '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
 values that parse as JSON, such as true, 3 or ["a"], are taken as JSON).
 Examples:
   postern admin tenants create acme display_name="Acme Shop"
   postern admin users create --tenant acme email=ann@example.com password=correct-horse-battery
-  postern admin apps list --tenant acme --output json`
+  postern admin apps list --tenant acme --output json
+  postern admin keys rotate --tenant acme alg=RS256`
 
 func runAdmin(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin", adminUsage)
@@ -40,7 +44,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	}
 	res, verb, rest := pos[0], pos[1], pos[2:]
 	if _, ok := adminResources[res]; !ok {
-		return usagef("unknown resource %q: one of tenants, apps, users, groups", res)
+		return usagef("unknown resource %q: one of tenants, apps, users, groups, keys", res)
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("--output must be text or json")
@@ -84,6 +88,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	c, err := cf.client()
 	if err != nil {
 		return err
+	}
+	if res == "keys" {
+		return adminKeys(c, base, verb, ids, body, *output == "json", stdout)
 	}
 	var out any
 	switch verb {
@@ -171,6 +178,46 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return printJSON(stdout, out, *output == "text")
+}
+
+// adminKeys runs the verbs of the keys resource: list, and rotate (one step of a rotation; the answer is
+// the keys after it).
+func adminKeys(c *apiClient, base, verb string, ids []string, body func() (any, error), asJSON bool, stdout io.Writer) error {
+	if len(ids) != 0 {
+		return usagef("keys %s takes no id argument, got %d", verb, len(ids))
+	}
+	var list []map[string]any
+	switch verb {
+	case "list":
+		if err := c.json("GET", base, nil, &list); err != nil {
+			return err
+		}
+	case "rotate":
+		b, err := body()
+		if err != nil {
+			return err
+		}
+		if err := c.json("POST", base+"/rotate", b, &list); err != nil {
+			return err
+		}
+	default:
+		return usagef("unknown verb %q for keys: list or rotate", verb)
+	}
+	if asJSON {
+		// Every listed object carries its id (CONTRACT.md); a key's id is its kid.
+		for _, k := range list {
+			if _, ok := k["id"]; !ok {
+				k["id"] = k["kid"]
+			}
+		}
+		return printJSON(stdout, list, false)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tNOT AFTER")
+	for _, k := range list {
+		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", k["kid"], k["alg"], k["state"], valueOr(k["created_at"], ""), valueOr(k["not_after"], ""))
+	}
+	return tw.Flush()
 }
 
 // setField sets a dotted key in a JSON object; the value is JSON when it parses as JSON, else a string.

@@ -75,7 +75,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if err := waitForLeader(rn.node, 10*time.Second); err != nil {
 		return err
 	}
-	created, err := ensureSampleTenant(rn, "http://"+upstreamLn.Addr().String(), rn.edgeAddr)
+	made, err := ensureSampleTenant(rn, "http://"+upstreamLn.Addr().String(), rn.edgeAddr)
 	if err != nil {
 		return fmt.Errorf("creating the sample tenant: %w", err)
 	}
@@ -83,20 +83,23 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if publicURL == "" {
 		publicURL = "http://" + rn.edgeAddr
 	}
-	state := "exists"
-	if created {
-		state = "created"
-	}
 	fmt.Fprintf(stdout, `Postern is running (dev mode, data in %s).
 
   Edge:          %s   (health: %s/healthz)
-  Tenant demo:   %s/demo   (issuer; sample tenant %s)
+  Tenant demo:   issuer %s/demo
+                 discovery %s/demo/.well-known/openid-configuration
   Sample app:    %s   (an upstream the demo route protects)
   Admin API:     http://%s/admin/v1/   (OpenAPI: http://%s/admin/v1/openapi.json)
   Admin token:   %s
-
-Press Ctrl-C to stop.
-`, o.dataDir, publicURL, publicURL, publicURL, state, "http://"+upstreamLn.Addr().String(), rn.adminAddr, rn.adminAddr, tokenSource(tokenFile))
+`, o.dataDir, publicURL, publicURL, publicURL, publicURL, "http://"+upstreamLn.Addr().String(), rn.adminAddr, rn.adminAddr, tokenSource(tokenFile))
+	if made.created {
+		fmt.Fprintf(stdout, `
+  Created the sample tenant (shown once, only hashes are kept):
+    OIDC client:   client_id demo-web, client_secret %s, redirect_uri http://127.0.0.1:9000/callback
+    Sample user:   demo@example.com, password %s
+`, made.clientSecret, made.userPassword)
+	}
+	fmt.Fprint(stdout, "\nMail (sign-up codes) goes to the log and to "+filepath.Join(o.dataDir, "outbox")+" unless --smtp is given.\nPress Ctrl-C to stop.\n")
 	sig := waitForSignal()
 	log.Info("stopping", "signal", sig.String())
 	return nil
@@ -127,24 +130,45 @@ func readOrCreateToken(file string) (string, error) {
 	return t, nil
 }
 
+// sample is what `postern dev` made on first start; the secrets exist in plain text only here.
+type sample struct {
+	created      bool
+	clientSecret string
+	userPassword string
+}
+
 // ensureSampleTenant applies the sample manifest once, on first start, through the same planner and raft
-// path as `postern apply`.
-func ensureSampleTenant(rn *runningNode, upstreamURL, edgeAddr string) (bool, error) {
+// path as `postern apply`, and adds a sample user.
+func ensureSampleTenant(rn *runningNode, upstreamURL, edgeAddr string) (sample, error) {
 	if _, err := rn.store.Tenant("demo"); err == nil {
-		return false, nil
+		return sample{}, nil
 	}
 	_, port, _ := net.SplitHostPort(edgeAddr)
 	text := strings.NewReplacer("${SAMPLE_UPSTREAM}", upstreamURL, "${EDGE_PORT}", port).Replace(string(sampleManifest))
 	m, err := manifest.ParseYAML([]byte(text), manifest.Options{Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
-		return false, err
+		return sample{}, err
 	}
 	plan, err := directory.PlanManifest(rn.store, m, rn.kek)
 	if err != nil {
-		return false, err
+		return sample{}, err
 	}
+	out := sample{created: true, userPassword: directory.NewClientSecret()[:20]}
+	for _, a := range plan.Apps {
+		if a.ClientSecret != "" {
+			out.clientSecret = a.ClientSecret
+		}
+	}
+	hash, err := directory.HashPassword(out.userPassword)
+	if err != nil {
+		return sample{}, err
+	}
+	ops := append(plan.Ops, directory.MakeOp(directory.OpUserCreate, directory.User{ID: directory.NewID(), Tenant: "demo",
+		Email: "demo@example.com", EmailVerified: true, PasswordHash: hash, Profile: directory.Profile{GivenName: "Demo", Name: "Demo User"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = rn.node.Propose(ctx, directory.NewCommand(time.Now(), "postern dev", plan.Ops...))
-	return err == nil, err
+	if _, err := rn.node.Propose(ctx, directory.NewCommand(time.Now(), "postern dev", ops...)); err != nil {
+		return sample{}, err
+	}
+	return out, nil
 }

@@ -125,6 +125,8 @@ func (s *Server) table() []route {
 		{"DELETE", "/admin/v1/tenants/{tenant}", false, s.deleteTenant},
 		{"PUT", "/admin/v1/tenants/{tenant}/manifest", false, s.applyManifest},
 		{"GET", "/admin/v1/tenants/{tenant}/audit", false, s.listAudit},
+		{"GET", "/admin/v1/tenants/{tenant}/keys", false, s.listKeys},
+		{"POST", "/admin/v1/tenants/{tenant}/keys/rotate", false, s.rotateKeys},
 
 		{"GET", "/admin/v1/tenants/{tenant}/apps", false, s.listApps},
 		{"POST", "/admin/v1/tenants/{tenant}/apps", false, s.createApp},

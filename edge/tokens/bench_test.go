@@ -52,6 +52,25 @@ func BenchmarkES256Raw(b *testing.B) {
 	}
 }
 
+// BenchmarkES256RawASN1 is the same signature through ecdsa.SignASN1, the call SignJWT makes (it skips
+// ecdsa.Sign's conversion to big.Int): the floor SignJWT's own overhead is measured against.
+func BenchmarkES256RawASN1(b *testing.B) {
+	_, k := benchEnv(b)
+	input := make([]byte, 400)
+	priv := k.priv.(*ecdsa.PrivateKey)
+	digest := sha256.Sum256(input)
+	if sig, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); err != nil || !ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) {
+		b.Fatal("ecdsa.SignASN1 does not verify", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		digest := sha256.Sum256(input)
+		if _, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSignAccessToken is what the token endpoint pays: the claims map built and the token signed
 // through the ring.
 func BenchmarkSignAccessToken(b *testing.B) {
@@ -114,6 +133,25 @@ func BenchmarkVerifyAccessToken(b *testing.B) {
 	}
 }
 
+// BenchmarkES256VerifyRaw is the floor of verification: one ecdsa.VerifyASN1 over a SHA-256.
+func BenchmarkES256VerifyRaw(b *testing.B) {
+	_, k := benchEnv(b)
+	input := make([]byte, 400)
+	priv := k.priv.(*ecdsa.PrivateKey)
+	digest := sha256.Sum256(input)
+	sig, err := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+	if err != nil || !ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) {
+		b.Fatal("ecdsa.SignASN1 does not verify", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		digest := sha256.Sum256(input)
+		if !ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) {
+			b.Fatal("does not verify")
+		}
+	}
+}
+
 // BenchmarkClaimsJSON compares the claims encoder with encoding/json on the same map.
 func BenchmarkClaimsJSON(b *testing.B) {
 	c := accessClaims("acme", t0)
@@ -134,4 +172,29 @@ func BenchmarkClaimsJSON(b *testing.B) {
 			json.Marshal(c)
 		}
 	})
+}
+
+// BenchmarkSignAccessTokenAlgs signs with each algorithm a tenant can choose.
+func BenchmarkSignAccessTokenAlgs(b *testing.B) {
+	e := newEnv(b, "acme")
+	for _, alg := range Algs {
+		e.addKey("acme", alg, directory.KeyActive)
+	}
+	for _, alg := range Algs {
+		b.Run(alg, func(b *testing.B) {
+			tok, err := e.ring.SignJWT("acme", alg, TypeAccessToken, accessClaims("acme", t0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.ring.VerifyAccessToken("acme", issuer("acme"), tok, t0); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.ring.SignJWT("acme", alg, TypeAccessToken, accessClaims("acme", t0)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
