@@ -33,7 +33,7 @@ func commands() []command {
 		{"directory", "run a directory node (raft voter) with the admin API", runDirectory},
 		{"edge", "run an edge node (raft non-voter replica) with the HTTP edge and the admin API", runEdge},
 		{"apply", "create or update one tenant from a manifest", runApply},
-		{"admin", "operator commands over the admin API: tenants, apps, users, groups", runAdmin},
+		{"admin", "operator commands over the admin API: tenants, apps, users, groups, keys", runAdmin},
 		{"cluster", "cluster certs (development mutual-TLS certificates) and cluster status", runCluster},
 		{"backup", "write a backup of the directory to a file", runBackup},
 		{"restore", "replace the whole directory with a backup", runRestore},
