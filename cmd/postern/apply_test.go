@@ -40,6 +40,7 @@ type devServer struct {
 	adminURL string
 	edgeURL  string
 	stderr   *bytes.Buffer
+	printed  []string // lines of the start-up message
 }
 
 func startDev(t *testing.T) *devServer {
@@ -80,6 +81,7 @@ func startDev(t *testing.T) *devServer {
 			if !ok {
 				t.Fatalf("postern dev exited early; stderr:\n%s", d.stderr)
 			}
+			d.printed = append(d.printed, l)
 			if m := adminRe.FindStringSubmatch(l); m != nil {
 				d.adminURL = m[1]
 			}
@@ -90,11 +92,24 @@ func startDev(t *testing.T) *devServer {
 			t.Fatalf("postern dev did not print its URLs; stderr:\n%s", d.stderr)
 		}
 	}
-	go func() {
-		for range lines {
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("postern dev exited early; stderr:\n%s", d.stderr)
+			}
+			d.printed = append(d.printed, l)
+			if strings.Contains(l, "Press Ctrl-C") {
+				go func() {
+					for range lines {
+					}
+				}()
+				return d
+			}
+		case <-deadline:
+			t.Fatalf("postern dev did not finish its start-up message; stderr:\n%s", d.stderr)
 		}
-	}()
-	return d
+	}
 }
 
 func (d *devServer) token(t *testing.T) string {

@@ -15,6 +15,7 @@ import (
 	"postern.dev/postern/directory"
 	"postern.dev/postern/directory/manifest"
 	"postern.dev/postern/edge"
+	"postern.dev/postern/edge/mail"
 )
 
 //go:embed sample-tenant.yaml
@@ -30,12 +31,14 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8081", "address of the admin API")
 	fs.StringVar(&o.publicURL, "public-url", "", "public base URL of the edge (default http://<listen>)")
 	upstreamListen := fs.String("sample-upstream-listen", "127.0.0.1:8082", "address of the sample upstream app the demo route protects")
-	smtp := fs.String("smtp", "", "SMTP server HOST:PORT for outgoing mail (default: write mail to the log and DIR/outbox/)")
+	fs.StringVar(&o.smtp, "smtp", "", "SMTP server HOST:PORT for outgoing mail (default: write mail to the log and DIR/outbox/)")
+	fs.StringVar(&o.smtpTLS, "smtp-tls", "", "none, starttls or tls (default: none to a loopback server, else starttls)")
+	fs.StringVar(&o.smtpFrom, "smtp-from", "", "From address of outgoing mail (default "+mail.DefaultFrom+")")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if *smtp != "" {
-		if _, _, err := net.SplitHostPort(*smtp); err != nil {
+	if o.smtp != "" {
+		if _, _, err := net.SplitHostPort(o.smtp); err != nil {
 			return usagef("--smtp must be HOST:PORT: %v", err)
 		}
 	}
@@ -99,7 +102,10 @@ func runDev(args []string, stdout, stderr io.Writer) error {
     Sample user:   demo@example.com, password %s
 `, made.clientSecret, made.userPassword)
 	}
-	fmt.Fprint(stdout, "\nMail (sign-up codes) goes to the log and to "+filepath.Join(o.dataDir, "outbox")+" unless --smtp is given.\nPress Ctrl-C to stop.\n")
+	if o.smtp == "" {
+		fmt.Fprint(stdout, "\n  Mail (sign-up codes) goes to the log and to "+filepath.Join(o.dataDir, "outbox")+"; give --smtp to send it.\n")
+	}
+	fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n")
 	sig := waitForSignal()
 	log.Info("stopping", "signal", sig.String())
 	return nil

@@ -23,6 +23,7 @@ import (
 	"postern.dev/postern/directory"
 	"postern.dev/postern/edge"
 	"postern.dev/postern/edge/admin"
+	"postern.dev/postern/edge/mail"
 	"postern.dev/postern/edge/oidc"
 	"postern.dev/postern/edge/tokens"
 )
@@ -46,6 +47,9 @@ type nodeOptions struct {
 	snapEvery   time.Duration
 	segSize     int
 	adminToken  string
+	smtp        string // HOST:PORT; "" writes mail to the log and DIR/outbox
+	smtpTLS     string
+	smtpFrom    string
 }
 
 // runningNode is a started node and its listeners.
@@ -140,8 +144,18 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 	go rn.admin.Serve(adminLn)
 	if edgeLn != nil {
 		rn.edgeAddr = edgeLn.Addr().String()
+		sender, err := newMailer(o, log)
+		if err != nil {
+			node.Close()
+			adminLn.Close()
+			edgeLn.Close()
+			store.Close()
+			return nil, err
+		}
 		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: tokens.NewKeyRing(store, kek), KEK: kek,
-			PublicURL: publicURL, Log: log})
+			PublicURL: publicURL, Log: log, Mail: func(ctx context.Context, tenant, to, subject, text string) error {
+				return sender.Send(ctx, mail.Message{Tenant: tenant, To: to, Subject: subject, Text: text})
+			}})
 		node.Listen(func(a cluster.Applied) {
 			if a.Restored {
 				provider.Invalidate("", "")
@@ -161,6 +175,22 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 		}
 	}
 	return rn, nil
+}
+
+// newMailer is the SMTP sender of --smtp, or the outbox in the data directory.
+func newMailer(o nodeOptions, log *slog.Logger) (mail.Sender, error) {
+	if o.smtp == "" {
+		return mail.NewOutbox(o.dataDir, log)
+	}
+	mode := o.smtpTLS
+	if mode == "" {
+		mode = mail.TLSStartTLS
+		if host, _, _ := net.SplitHostPort(o.smtp); host == "localhost" || net.ParseIP(host).IsLoopback() {
+			mode = mail.TLSNone
+		}
+	}
+	return mail.NewSMTP(mail.SMTPConfig{Addr: o.smtp, TLS: mode, From: o.smtpFrom,
+		Username: os.Getenv("POSTERN_SMTP_USERNAME"), Password: os.Getenv("POSTERN_SMTP_PASSWORD")})
 }
 
 // joinCluster asks a member (by its admin URL) to add this node, until this node sees itself in the

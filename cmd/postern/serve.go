@@ -41,6 +41,9 @@ func runClusterNode(role string, voter bool, args []string, stdout io.Writer) er
 	} else {
 		fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the edge listener")
 		fs.StringVar(&o.publicURL, "public-url", "", "public base URL of the edge (default http://<listen>)")
+		fs.StringVar(&o.smtp, "smtp", "", "SMTP server HOST:PORT for sign-up codes (default: write mail to the log and DIR/outbox/); POSTERN_SMTP_USERNAME and POSTERN_SMTP_PASSWORD for AUTH")
+		fs.StringVar(&o.smtpTLS, "smtp-tls", "", "none, starttls or tls (default: none to a loopback server, else starttls)")
+		fs.StringVar(&o.smtpFrom, "smtp-from", "", "From address of outgoing mail")
 	}
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
