@@ -63,6 +63,21 @@ func PlanManifest(s *Store, m *manifest.Manifest, kek *KEK) (*Plan, error) {
 	if err := p.planApps(s, m, exists); err != nil {
 		return nil, err
 	}
+	algs := []string{}
+	for _, a := range m.Apps {
+		if a.SigningAlg != "" && a.SigningAlg != "ES256" {
+			algs = append(algs, a.SigningAlg)
+		}
+	}
+	if len(algs) > 0 {
+		ops, changes, err := MissingKeyOps(s, kek, tenant, algs...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ops {
+			p.add(changes[i], ops[i])
+		}
+	}
 	if err := p.planRoutes(s, m, exists); err != nil {
 		return nil, err
 	}

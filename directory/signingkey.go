@@ -63,3 +63,34 @@ func OpenSigningKey(kek *KEK, k SigningKey) (crypto.Signer, error) {
 	}
 	return s, nil
 }
+
+// MissingKeyOps returns key.put ops for an active key of each alg that the tenant has no active key for
+// yet (an app asking for RS256 or EdDSA needs one to sign with).
+func MissingKeyOps(s *Store, kek *KEK, tenant string, algs ...string) ([]Op, []string, error) {
+	have := map[string]bool{}
+	if keys, err := s.SigningKeys(tenant); err == nil {
+		for _, k := range keys {
+			if k.State == KeyActive {
+				have[k.Alg] = true
+			}
+		}
+	}
+	var ops []Op
+	var changes []string
+	for _, alg := range algs {
+		if alg == "" {
+			alg = "ES256"
+		}
+		if have[alg] {
+			continue
+		}
+		k, err := NewSigningKey(kek, tenant, alg, KeyActive)
+		if err != nil {
+			return nil, nil, err
+		}
+		have[alg] = true
+		ops = append(ops, MakeOp(OpKeyPut, k))
+		changes = append(changes, "create signing key "+k.ID+" ("+alg+")")
+	}
+	return ops, changes, nil
+}

@@ -106,7 +106,11 @@ func (s *Server) createApp(c *call) error {
 		}
 		app.Secrets = []directory.SecretHash{{Hash: directory.HashClientSecret(secret), CreatedAt: time.Now().UTC()}}
 	}
-	res, err := s.propose(c, directory.MakeOp(directory.OpAppCreate, app))
+	keyOps, _, err := directory.MissingKeyOps(s.store, s.cfg.KEK, app.Tenant, app.SigningAlg)
+	if err != nil {
+		return err
+	}
+	res, err := s.propose(c, append([]directory.Op{directory.MakeOp(directory.OpAppCreate, app)}, keyOps...)...)
 	if err != nil {
 		return err
 	}
@@ -178,7 +182,11 @@ func (s *Server) updateApp(c *call) error {
 		}
 		p.Secrets = &secrets
 	}
-	res, err := s.propose(c, directory.MakeOp(directory.OpAppUpdate, p))
+	keyOps, _, err := directory.MissingKeyOps(s.store, s.cfg.KEK, app.Tenant, next.SigningAlg)
+	if err != nil {
+		return err
+	}
+	res, err := s.propose(c, append([]directory.Op{directory.MakeOp(directory.OpAppUpdate, p)}, keyOps...)...)
 	if err != nil {
 		return err
 	}

@@ -190,7 +190,17 @@ func (p *Provider) signOut(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		args = ctx.PostArgs()
 	}
 	if back := string(args.Peek("post_logout_redirect_uri")); back != "" {
-		app, ok := p.app(te, string(args.Peek("client_id")))
+		clientID := string(args.Peek("client_id"))
+		if hint := string(args.Peek("id_token_hint")); hint != "" {
+			c, err := p.cfg.Keys.VerifyIDTokenHint(te.tenant.ID, p.issuer(te.tenant.ID), hint, p.cfg.Now())
+			aud, _ := c["aud"].(string)
+			if err != nil || (clientID != "" && clientID != aud) {
+				p.errorPage(ctx, te, fasthttp.StatusBadRequest, "generic_error", "")
+				return
+			}
+			clientID = aud
+		}
+		app, ok := p.app(te, clientID)
 		if ok && slices.Contains(app.PostLogoutRedirectURIs, back) {
 			if st := string(args.Peek("state")); st != "" {
 				sep := "?"
