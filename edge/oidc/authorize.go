@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -171,7 +172,7 @@ func (p *Provider) respond(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequ
 			}
 		}
 		b.WriteString(`<noscript><button type="submit">Continue</button></noscript></form></body></html>`)
-		ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-hashes' 'sha256-"+formPostScriptHash+"'; form-action "+formActionSource(r.RedirectURI))
+		ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-hashes' 'sha256-"+formPostScriptHash+"'; form-action "+cmp.Or(formActionSource(r.RedirectURI), "'none'"))
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBodyString(b.String())
 		return
@@ -186,12 +187,19 @@ func (p *Provider) respond(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequ
 // formPostScriptHash is the CSP hash of the form_post page's onload handler.
 const formPostScriptHash = "ePniVEkSivX/c7XWBGafqh8tSpiRrKiqYeqbG7N1TOE="
 
+// formActionSource is the CSP source that lets a form or its redirects reach a client's redirect URI:
+// its origin, or for a native app's private-use scheme, the scheme.
 func formActionSource(uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "'self'"
+	switch {
+	case err != nil || u.Scheme == "":
+		return ""
+	case u.Host != "" && (u.Scheme == "http" || u.Scheme == "https"):
+		return u.Scheme + "://" + u.Host
+	case u.Scheme != "http" && u.Scheme != "https":
+		return u.Scheme + ":"
 	}
-	return u.Scheme + "://" + u.Host
+	return ""
 }
 
 // Journeys: the authorization request travels sealed (to this tenant, with an expiry) through the

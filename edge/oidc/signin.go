@@ -92,7 +92,7 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		now := p.cfg.Now()
 		if !p.csrf().Check(string(args.Peek("csrf")), binding, now, journeyLifetime) {
 			page.FormErrorID = "csrf"
-			p.renderPage(ctx, te, page, binding)
+			p.renderPage(ctx, te, page, binding, r)
 			return
 		}
 		email, password := string(args.Peek("email")), string(args.Peek("password"))
@@ -102,20 +102,20 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 			// The same page, status and (near enough) time whether the email is unknown or the password
 			// wrong: argon2id runs either way.
 			page.FormErrorID = "invalid_credentials"
-			p.renderPage(ctx, te, page, binding)
+			p.renderPage(ctx, te, page, binding, r)
 			return
 		}
 		s, err := p.startSession(ctx, te, user, []string{"pwd"})
 		if err != nil {
 			page.FormErrorID = "generic_error"
 			p.cfg.Log.Error("starting a session", "tenant", te.tenant.ID, "error", err)
-			p.renderPage(ctx, te, page, binding)
+			p.renderPage(ctx, te, page, binding, r)
 			return
 		}
 		p.issueCode(ctx, te, r, s)
 		return
 	}
-	p.renderPage(ctx, te, page, binding)
+	p.renderPage(ctx, te, page, binding, r)
 }
 
 // dummyHash is verified against when the email is unknown, so that answer costs what a wrong password does.
@@ -139,7 +139,9 @@ func (p *Provider) checkPassword(te *tenantEntry, email, password string) (direc
 
 func (p *Provider) csrf() *pages.CSRF { return pages.NewCSRF(p.cfg.KEK.DeriveKey("csrf")) }
 
-func (p *Provider) renderPage(ctx *fasthttp.RequestCtx, te *tenantEntry, page pages.Page, binding string) {
+// renderPage writes a journey's page. Its CSP lets forms post to the edge only, and lets the redirects
+// that follow a post go on to the client's redirect URI (browsers check form-action on them too).
+func (p *Provider) renderPage(ctx *fasthttp.RequestCtx, te *tenantEntry, page pages.Page, binding string, r authRequest) {
 	page.CSRF = p.csrf().Token(binding, p.cfg.Now())
 	var buf bytes.Buffer
 	if err := pages.Render(&buf, page); err != nil {
@@ -147,17 +149,20 @@ func (p *Provider) renderPage(ctx *fasthttp.RequestCtx, te *tenantEntry, page pa
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(ctx, page)
+	setPageHeaders(ctx, page, formActionSource(r.RedirectURI))
 	ctx.SetBody(buf.Bytes())
 }
 
-func setPageHeaders(ctx *fasthttp.RequestCtx, page pages.Page) {
+func setPageHeaders(ctx *fasthttp.RequestCtx, page pages.Page, formAction string) {
+	if formAction != "" {
+		formAction = " " + formAction
+	}
 	ctx.SetContentType("text/html; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.Response.Header.Set("X-Frame-Options", "DENY")
 	ctx.Response.Header.Set("Referrer-Policy", "no-referrer")
 	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; img-src https: data:; style-src '"+pages.StyleHash(page)+"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; img-src https: data:; style-src '"+pages.StyleHash(page)+"'; form-action 'self'"+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 }
 
 // errorPage is the branded error page, with a correlation id that links it to the log.
@@ -171,7 +176,7 @@ func (p *Provider) errorPage(ctx *fasthttp.RequestCtx, te *tenantEntry, status i
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(ctx, page)
+	setPageHeaders(ctx, page, "")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(buf.Bytes())
 }
@@ -220,6 +225,6 @@ func (p *Provider) signOut(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(ctx, page)
+	setPageHeaders(ctx, page, "")
 	ctx.SetBody(buf.Bytes())
 }

@@ -40,13 +40,13 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		Fields: pages.AttributeFields(cfg.Attributes, nil, nil),
 		Links:  map[string]string{"sign_in": iss + pathSignIn + "?j=" + url.QueryEscape(j)}}
 	if !ctx.IsPost() {
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
 	args := ctx.PostArgs()
 	if !p.csrf().Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
 		page.FormErrorID = "csrf"
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
 	in := flows.SignUpInput{Email: string(args.Peek(pages.FieldEmail)), Attributes: map[string]string{}}
@@ -60,12 +60,12 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	page.EmailError = res.Errors["email"]
 	page.PasswordError = pages.CheckPassword(password, in.Email)
 	if !res.OK() || page.PasswordError != "" {
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
 	hash, err := directory.HashPassword(password)
 	if err != nil {
-		p.failPage(ctx, te, page, binding, err)
+		p.failPage(ctx, te, r, page, binding, err)
 		return
 	}
 	user := directory.User{ID: directory.NewID(), Tenant: te.tenant.ID, Email: res.Email, PasswordHash: hash,
@@ -75,10 +75,10 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		if _, err := p.propose(directory.MakeOp(directory.OpUserCreate, user), directory.MakeOp(directory.OpSessionPut, sess)); err != nil {
 			if de, ok := directory.AsError(err); ok && de.Code == directory.CodeConflict {
 				page.EmailError = "email_taken"
-				p.renderPage(ctx, te, page, binding)
+				p.renderPage(ctx, te, page, binding, r)
 				return
 			}
-			p.failPage(ctx, te, page, binding, err)
+			p.failPage(ctx, te, r, page, binding, err)
 			return
 		}
 		p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: sess.ID, Secret: secret, Seen: sess.CreatedAt})
@@ -86,14 +86,14 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	if p.cfg.Mail == nil {
-		p.failPage(ctx, te, page, binding, fmt.Errorf("email verification is on but no mail sender is configured"))
+		p.failPage(ctx, te, r, page, binding, fmt.Errorf("email verification is on but no mail sender is configured"))
 		return
 	}
 	code := oneTimeCode()
 	pending := directory.PendingSignUp{ID: directory.NewID(), Tenant: te.tenant.ID, User: user, ExpiresAt: p.cfg.Now().Add(codeTTL)}
 	pending.CodeHash = p.codeHash(te.tenant.ID, pending.ID, code)
 	if _, err := p.propose(directory.MakeOp(directory.OpSignUpStart, pending)); err != nil {
-		p.failPage(ctx, te, page, binding, err)
+		p.failPage(ctx, te, r, page, binding, err)
 		return
 	}
 	mctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -106,7 +106,7 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	text := fmt.Sprintf("Your verification code for %s is:\n\n    %s\n\nIt expires in %d minutes. If you did not try to sign up, ignore this message.\n",
 		name, code, int(codeTTL.Minutes()))
 	if err := p.cfg.Mail(mctx, te.tenant.ID, res.Email, subject, text); err != nil {
-		p.failPage(ctx, te, page, binding, fmt.Errorf("sending the sign-up code: %w", err))
+		p.failPage(ctx, te, r, page, binding, fmt.Errorf("sending the sign-up code: %w", err))
 		return
 	}
 	ctx.Redirect(iss+pathVerify+"?j="+url.QueryEscape(j)+"&p="+url.QueryEscape(pending.ID), fasthttp.StatusSeeOther)
@@ -132,13 +132,13 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	page := pages.Page{Kind: pages.KindVerifyCode, Locale: locale, Tenant: te.tenant.ID, Branding: te.tenant.Settings.Branding,
 		Action: iss + pathVerify + "?j=" + url.QueryEscape(j) + "&p=" + url.QueryEscape(pid), Email: pending.User.Email}
 	if !ctx.IsPost() {
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
 	args := ctx.PostArgs()
 	if !p.csrf().Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
 		page.FormErrorID = "csrf"
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
 	code := string(args.Peek(pages.FieldCode))
@@ -146,12 +146,12 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	res, err := p.propose(directory.MakeOp(directory.OpSignUpComplete, directory.SignUpComplete{Tenant: te.tenant.ID, ID: pid,
 		CodeHash: p.codeHash(te.tenant.ID, pid, code), Session: sess}))
 	if err != nil {
-		p.failPage(ctx, te, page, binding, err)
+		p.failPage(ctx, te, r, page, binding, err)
 		return
 	}
 	var out directory.SignUpOutcome
 	if err := json.Unmarshal(res.Outputs[0], &out); err != nil {
-		p.failPage(ctx, te, page, binding, err)
+		p.failPage(ctx, te, r, page, binding, err)
 		return
 	}
 	switch out.Result {
@@ -160,19 +160,19 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		p.issueCode(ctx, te, r, sess)
 	case directory.SignUpWrongCode:
 		page.CodeError = "code_invalid"
-		p.renderPage(ctx, te, page, binding)
+		p.renderPage(ctx, te, page, binding, r)
 	default: // expired, too many attempts, email taken meanwhile, gone
 		p.errorPage(ctx, te, fasthttp.StatusBadRequest, out.Result, r.UILocales)
 	}
 }
 
 // failPage shows the form again with a generic error, logging the cause with a correlation id.
-func (p *Provider) failPage(ctx *fasthttp.RequestCtx, te *tenantEntry, page pages.Page, binding string, err error) {
+func (p *Provider) failPage(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequest, page pages.Page, binding string, err error) {
 	id := directory.NewID()[:12]
 	p.cfg.Log.Error("journey step failed", "tenant", te.tenant.ID, "page", page.Kind, "correlation_id", id, "error", err)
 	page.FormErrorID = "generic_error"
 	page.CorrelationID = id
-	p.renderPage(ctx, te, page, binding)
+	p.renderPage(ctx, te, page, binding, r)
 }
 
 // oneTimeCode is 6 random digits (CONTRACT.md: 6 to 8).

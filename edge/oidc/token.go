@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -220,4 +219,3 @@ func writeFailure(err error) *Error {
 	return errServer(err)
 }
 
-var errRefreshReused = errors.New("refresh token reused")
