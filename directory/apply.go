@@ -731,6 +731,7 @@ func applyAppUpdate(a *applier, body json.RawMessage) (any, error) {
 	setIf(&app.IDTokenTTL, p.IDTokenTTL)
 	setIf(&app.RefreshTokenTTL, p.RefreshTokenTTL)
 	setIf(&app.SigningAlg, p.SigningAlg)
+	setIf(&app.JWKS, p.JWKS)
 	setIf(&app.ManagedBy, p.ManagedBy)
 	app.UpdatedAt = a.now()
 	if err := a.put(keyApp(app.Tenant, app.ID), app); err != nil {

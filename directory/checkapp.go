@@ -14,7 +14,7 @@ func CheckApp(a App) error {
 		Name: a.Name, Type: a.Type, ClientID: a.ClientID, RedirectURIs: a.RedirectURIs,
 		PostLogoutRedirectURIs: a.PostLogoutRedirectURIs, GrantTypes: a.GrantTypes,
 		AccessTokenTTL: manifest.Duration(a.AccessTokenTTL), IDTokenTTL: manifest.Duration(a.IDTokenTTL),
-		RefreshTokenTTL: manifest.Duration(a.RefreshTokenTTL), SigningAlg: a.SigningAlg,
+		RefreshTokenTTL: manifest.Duration(a.RefreshTokenTTL), SigningAlg: a.SigningAlg, JWKS: a.JWKS,
 	}}}
 	var errs manifest.Errors
 	if err := m.Validate(); !errors.As(err, &errs) {

@@ -186,6 +186,7 @@ type AppPatch struct {
 	IDTokenTTL             *Duration     `json:"id_token_ttl,omitempty"`
 	RefreshTokenTTL        *Duration     `json:"refresh_token_ttl,omitempty"`
 	SigningAlg             *string       `json:"signing_alg,omitempty"`
+	JWKS                   *string       `json:"jwks,omitempty"`
 	ManagedBy              *string       `json:"managed_by,omitempty"`
 }
 

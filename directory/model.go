@@ -142,9 +142,11 @@ type App struct {
 	IDTokenTTL             Duration     `json:"id_token_ttl,omitempty"`
 	RefreshTokenTTL        Duration     `json:"refresh_token_ttl,omitempty"`
 	SigningAlg             string       `json:"signing_alg,omitempty"`
-	ManagedBy              string       `json:"managed_by,omitempty"`
-	CreatedAt              time.Time    `json:"created_at"`
-	UpdatedAt              time.Time    `json:"updated_at"`
+	// JWKS is the client's public JSON Web Key Set, for private_key_jwt client authentication (RFC 7523).
+	JWKS      string    `json:"jwks,omitempty"`
+	ManagedBy string    `json:"managed_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Public is the app as the admin API shows it: secret hashes are replaced by their creation times.

@@ -163,7 +163,7 @@ func (p *Plan) planApps(s *Store, m *manifest.Manifest, exists bool) error {
 			app := App{ID: NewID(), Tenant: m.Tenant, Name: ma.Name, Type: ma.Type, ClientID: ma.ClientID,
 				RedirectURIs: ma.RedirectURIs, PostLogoutRedirectURIs: ma.PostLogoutRedirectURIs, GrantTypes: grants,
 				AccessTokenTTL: Duration(ma.AccessTokenTTL), IDTokenTTL: Duration(ma.IDTokenTTL),
-				RefreshTokenTTL: Duration(ma.RefreshTokenTTL), SigningAlg: ma.SigningAlg, ManagedBy: ManagedByManifest}
+				RefreshTokenTTL: Duration(ma.RefreshTokenTTL), SigningAlg: ma.SigningAlg, JWKS: ma.JWKS, ManagedBy: ManagedByManifest}
 			if app.ClientID == "" {
 				app.ClientID = NewID()
 			}
@@ -214,6 +214,10 @@ func (p *Plan) planApps(s *Store, m *manifest.Manifest, exists bool) error {
 		if ma.SigningAlg != have.SigningAlg {
 			alg := ma.SigningAlg
 			patch.SigningAlg, changed = &alg, true
+		}
+		if ma.JWKS != have.JWKS {
+			jwks := ma.JWKS
+			patch.JWKS, changed = &jwks, true
 		}
 		if have.ManagedBy != managed {
 			patch.ManagedBy, changed = &managed, true

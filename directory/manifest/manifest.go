@@ -99,6 +99,9 @@ type App struct {
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl" json:"refresh_token_ttl,omitempty"`
 	// SigningAlg is one of ES256, RS256, EdDSA; empty means ES256.
 	SigningAlg string `yaml:"signing_alg" json:"signing_alg,omitempty"`
+	// JWKS is the client's public JSON Web Key Set as JSON text, for private_key_jwt client
+	// authentication (RFC 7523); confidential apps only.
+	JWKS string `yaml:"jwks" json:"jwks,omitempty"`
 }
 
 // Route puts Postern in front of an upstream: requests whose Host matches are proxied once allowed.

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -515,6 +516,13 @@ func (m *Manifest) checkApps(c *checker) {
 		if a.SigningAlg != "" && !slices.Contains(signingAlgs, a.SigningAlg) {
 			c.add(p+".signing_alg", "unsupported signing algorithm %q: use %s", a.SigningAlg, orList(signingAlgs))
 		}
+		if a.JWKS != "" {
+			if known && !confidential {
+				c.add(p+".jwks", "a %s app is a public client and cannot authenticate with a key", a.Type)
+			} else if msg := CheckPublicJWKS(a.JWKS); msg != "" {
+				c.add(p+".jwks", "%s", msg)
+			}
+		}
 	}
 }
 
@@ -818,4 +826,36 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(ra)][len(rb)]
+}
+
+// CheckPublicJWKS checks a client's key set: JSON {"keys": [...]}, each key an EC, RSA or OKP public key
+// with a kid, and no private or symmetric member. It returns what is wrong, or "".
+func CheckPublicJWKS(text string) string {
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if len(text) > 64<<10 {
+		return "the key set is larger than 64 KiB"
+	}
+	if err := json.Unmarshal([]byte(text), &set); err != nil {
+		return "not a JSON Web Key Set: " + err.Error()
+	}
+	if len(set.Keys) == 0 {
+		return "the key set has no keys"
+	}
+	for i, k := range set.Keys {
+		kty, _ := k["kty"].(string)
+		if kty != "EC" && kty != "RSA" && kty != "OKP" {
+			return fmt.Sprintf("keys[%d]: kty must be EC, RSA or OKP", i)
+		}
+		if kid, _ := k["kid"].(string); kid == "" {
+			return fmt.Sprintf("keys[%d]: a kid is required", i)
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
+			if _, ok := k[private]; ok {
+				return fmt.Sprintf("keys[%d]: has the private member %q: give public keys only", i, private)
+			}
+		}
+	}
+	return ""
 }

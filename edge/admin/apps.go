@@ -20,6 +20,7 @@ type appBody struct {
 	IDTokenTTL             *directory.Duration `json:"id_token_ttl,omitempty"`
 	RefreshTokenTTL        *directory.Duration `json:"refresh_token_ttl,omitempty"`
 	SigningAlg             *string             `json:"signing_alg,omitempty"`
+	JWKS                   *string             `json:"jwks,omitempty"`
 	// RotateSecret, on update, adds a new generated secret and keeps the old ones valid.
 	RotateSecret bool `json:"rotate_secret,omitempty"`
 }
@@ -94,6 +95,7 @@ func (s *Server) createApp(c *call) error {
 	setIf(&app.IDTokenTTL, b.IDTokenTTL)
 	setIf(&app.RefreshTokenTTL, b.RefreshTokenTTL)
 	setIf(&app.SigningAlg, b.SigningAlg)
+	setIf(&app.JWKS, b.JWKS)
 	if err := checkApp(app, b.ClientSecret); err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func (s *Server) updateApp(c *call) error {
 	}
 	p := directory.AppPatch{Tenant: app.Tenant, ID: app.ID, Name: b.Name, RedirectURIs: b.RedirectURIs,
 		PostLogoutRedirectURIs: b.PostLogoutRedirectURIs, GrantTypes: b.GrantTypes, AccessTokenTTL: b.AccessTokenTTL,
-		IDTokenTTL: b.IDTokenTTL, RefreshTokenTTL: b.RefreshTokenTTL, SigningAlg: b.SigningAlg}
+		IDTokenTTL: b.IDTokenTTL, RefreshTokenTTL: b.RefreshTokenTTL, SigningAlg: b.SigningAlg, JWKS: b.JWKS}
 	// Check the app as it will be.
 	next := app
 	setIf(&next.Name, b.Name)
@@ -163,6 +165,7 @@ func (s *Server) updateApp(c *call) error {
 	setIf(&next.IDTokenTTL, b.IDTokenTTL)
 	setIf(&next.RefreshTokenTTL, b.RefreshTokenTTL)
 	setIf(&next.SigningAlg, b.SigningAlg)
+	setIf(&next.JWKS, b.JWKS)
 	if err := checkApp(next, b.ClientSecret); err != nil {
 		return err
 	}

@@ -10,9 +10,8 @@ import (
 	"postern.dev/postern/directory"
 )
 
-// Client authentication methods (RFC 6749 section 2.3.1, OIDC Core section 9). private_key_jwt needs
-// client key sets in the data model and is not offered yet.
-var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+// Client authentication methods (RFC 6749 section 2.3.1, OIDC Core section 9).
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 
 // authenticateClient identifies the client of a token, revocation or introspection request.
 // Confidential clients must prove their secret (one method only, RFC 6749 section 2.3); public clients
@@ -20,6 +19,9 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "n
 // public clients (introspection).
 func (p *Provider) authenticateClient(ctx *fasthttp.RequestCtx, te *tenantEntry, requireConfidential bool) (directory.App, *Error) {
 	args := ctx.PostArgs()
+	if args.Has("client_assertion") || args.Has("client_assertion_type") {
+		return p.authenticateAssertion(ctx, te)
+	}
 	var id, secret string
 	basic := false
 	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {

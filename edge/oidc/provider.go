@@ -44,6 +44,8 @@ type Provider struct {
 	cfg   Config
 	gen   atomic.Uint64 // bumped by every invalidation; a load that raced one is not cached
 	cache sync.Map      // tenant id → *tenantEntry
+	// assertions catches replayed private_key_jwt client assertions.
+	assertions seenAssertions
 }
 
 type tenantEntry struct {

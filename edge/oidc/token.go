@@ -218,4 +218,3 @@ func writeFailure(err error) *Error {
 	}
 	return errServer(err)
 }
-
