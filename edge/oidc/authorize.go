@@ -181,7 +181,7 @@ func (p *Provider) respond(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequ
 	if strings.Contains(r.RedirectURI, "?") {
 		sep = "&"
 	}
-	ctx.Redirect(r.RedirectURI+sep+v.Encode(), fasthttp.StatusFound)
+	redirect(ctx, r.RedirectURI+sep+v.Encode(), fasthttp.StatusFound)
 }
 
 // formPostScriptHash is the CSP hash of the form_post page's onload handler.
@@ -228,4 +228,11 @@ func (p *Provider) openJourney(tenant, j string) (authRequest, bool) {
 		return r, false
 	}
 	return r, true
+}
+
+// redirect answers with a Location header set verbatim: fasthttp's Redirect would parse and rebuild the
+// URI, and a client's redirect URI (a private-use scheme, say) must reach it exactly as registered.
+func redirect(ctx *fasthttp.RequestCtx, location string, status int) {
+	ctx.Response.Header.Set("Location", location)
+	ctx.SetStatusCode(status)
 }

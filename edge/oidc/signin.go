@@ -53,7 +53,7 @@ func (p *Provider) authorize(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Redirect(p.issuer(te.tenant.ID)+pathSignIn+"?j="+url.QueryEscape(j), fasthttp.StatusFound)
+	redirect(ctx, p.issuer(te.tenant.ID)+pathSignIn+"?j="+url.QueryEscape(j), fasthttp.StatusFound)
 }
 
 // csrfBinding returns the browser's pre-session random value (setting it when missing), to which CSRF
@@ -214,7 +214,7 @@ func (p *Provider) signOut(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 				}
 				back += sep + "state=" + url.QueryEscape(st)
 			}
-			ctx.Redirect(back, fasthttp.StatusFound)
+			redirect(ctx, back, fasthttp.StatusFound)
 			return
 		}
 	}

@@ -109,7 +109,7 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		p.failPage(ctx, te, r, page, binding, fmt.Errorf("sending the sign-up code: %w", err))
 		return
 	}
-	ctx.Redirect(iss+pathVerify+"?j="+url.QueryEscape(j)+"&p="+url.QueryEscape(pending.ID), fasthttp.StatusSeeOther)
+	redirect(ctx, iss+pathVerify+"?j="+url.QueryEscape(j)+"&p="+url.QueryEscape(pending.ID), fasthttp.StatusSeeOther)
 }
 
 // verify shows (GET) and checks (POST) the emailed code of a pending sign-up.
