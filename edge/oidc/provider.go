@@ -139,6 +139,10 @@ func (p *Provider) Handle(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	method := string(ctx.Method())
+	if p.cors(ctx, te, "/"+sub) && method == fasthttp.MethodOptions {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return true
+	}
 	switch "/" + sub {
 	case "/.well-known/openid-configuration":
 		p.metadata(ctx, te, true)
@@ -204,4 +208,36 @@ const (
 func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
 	ctx.Response.Header.Set("Allow", allow)
 	writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "method not allowed"})
+}
+
+// cors lets browser apps (SPAs) call the token, userinfo and revocation endpoints from the origins of
+// the tenant's registered redirect URIs, and nothing else (no wildcard on endpoints that take
+// credentials). It reports whether the request was a CORS request it allowed.
+func (p *Provider) cors(ctx *fasthttp.RequestCtx, te *tenantEntry, path string) bool {
+	origin := string(ctx.Request.Header.Peek("Origin"))
+	if origin == "" || (path != pathToken && path != pathUserinfo && path != pathRevoke) {
+		return false
+	}
+	apps, err := p.cfg.Store.Apps(te.tenant.ID)
+	if err != nil {
+		return false
+	}
+	allowed := false
+	for _, a := range apps {
+		for _, u := range a.RedirectURIs {
+			if formActionSource(u) == origin {
+				allowed = true
+			}
+		}
+	}
+	if !allowed {
+		return false
+	}
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
+	h.Set("Access-Control-Max-Age", "600")
+	return true
 }
