@@ -3,7 +3,9 @@ package bench
 import (
 	"bytes"
 	"math"
+	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,7 @@ import (
 // are sane. It tests the harness, not Postern's speed.
 func TestScenarios(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts real raft nodes (one, then three over mutual TLS) with fsync'd logs and loads a Badger store: several seconds")
+		t.Skip("starts real raft nodes (one, then three over mutual TLS) with fsync'd logs, loads a Badger store and runs `postern dev` processes: tens of seconds")
 	}
 	cfg := Config{Duration: 300 * time.Millisecond, Users: 1000, Writers: 16, Dir: t.TempDir()}
 	scenarios := Scenarios(cfg)
@@ -109,8 +111,40 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(^raft-write/) kept %s", s.Name)
 		}
 	}
+	if got := Select(all, regexp.MustCompile(`^oidc/`)); len(got) != 3 {
+		t.Errorf("Select(^oidc/) kept %d, want 3", len(got))
+	}
 	if got := Select(all, regexp.MustCompile(`no such`)); len(got) != 0 {
 		t.Errorf("Select(no such) kept %d", len(got))
+	}
+}
+
+// The edge scenarios' figures per core rest on this: the CPU time of a process, from /proc, grows by about
+// what a busy goroutine spends.
+func TestProcessCPUTime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads Linux's /proc")
+	}
+	before, err := processCPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spin := 200 * time.Millisecond
+	x := 0
+	for start := time.Now(); time.Since(start) < spin; {
+		x++
+	}
+	after, err := processCPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At least most of the spin (a loaded machine may take the CPU away for part of it), and not wildly
+	// more: the unit is right.
+	if used := after - before; used < spin/4 || used > 20*spin {
+		t.Errorf("spinning for %v used %v of CPU time (%d iterations)", spin, used, x)
+	}
+	if _, err := processCPUTime(-1); err == nil {
+		t.Error("the CPU time of pid -1 read without an error")
 	}
 }
 

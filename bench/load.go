@@ -22,6 +22,13 @@ func (m *measure) perSecond() float64 {
 	return float64(m.ops) / m.elapsed.Seconds()
 }
 
+// add merges o, a measure of the same operations at another time, into m.
+func (m *measure) add(o *measure) {
+	m.ops += o.ops
+	m.elapsed += o.elapsed
+	m.hist.merge(&o.hist)
+}
+
 func (m *measure) p50() time.Duration { return m.hist.quantile(0.50) }
 func (m *measure) p99() time.Duration { return m.hist.quantile(0.99) }
 

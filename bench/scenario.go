@@ -17,7 +17,8 @@ type Config struct {
 	// Users is how many users the read scenarios load into one tenant.
 	Users int
 	// Writers is how many proposers write concurrently in the write scenarios (and how many writers the
-	// fsync baseline has), enough for raft to batch log appends.
+	// fsync baseline has), enough for raft to batch log appends. The edge scenarios run as many clients,
+	// each on its own keep-alive connection (password sign-ins excepted: argon2id sizes those).
 	Writers int
 	// Dir is where scenarios make their temporary data directories; "" means os.TempDir(). It must be on
 	// the disk being measured: a tmpfs makes every fsync free.
@@ -47,15 +48,24 @@ type Scenario struct {
 	// Run measures. It cleans up after itself (data directories, nodes) whether it succeeds or not, and
 	// stops early, with ctx's error, when ctx ends.
 	Run func(ctx context.Context) (Figures, error)
+
+	// binary is the postern binary the scenario runs as a child process, if any: built on first use and
+	// shared by the scenarios of one Scenarios call, it is removed by Run after the last of them (or with
+	// Config.Dir by whoever removes that).
+	binary *posternBinary
 }
 
 // Scenarios is the registry: every scenario, in the order the table lists them. A new scenario is a new line
 // here.
 func Scenarios(cfg Config) []Scenario {
+	bin := &posternBinary{parent: cfg.Dir, log: cfg.logger()}
 	return []Scenario{
 		raftWrites(cfg, 1),
 		raftWrites(cfg, 3),
 		userReads(cfg),
+		oidcClientCredentials(cfg, bin),
+		oidcAuthCode(cfg, bin),
+		oidcPasswordSignIn(cfg, bin),
 	}
 }
 
@@ -103,6 +113,11 @@ func Run(ctx context.Context, scenarios []Scenario, log *slog.Logger) Report {
 			log.Info("scenario done", "scenario", s.Name, "elapsed", res.Elapsed.Round(time.Millisecond))
 		}
 		r.Results = append(r.Results, res)
+	}
+	for _, s := range scenarios {
+		if s.binary != nil {
+			s.binary.remove()
+		}
 	}
 	return r
 }

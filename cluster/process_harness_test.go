@@ -247,6 +247,13 @@ type testCluster struct {
 // extra flags go to every node.
 func startCluster(t *testing.T, voters, edges int, extra ...string) *testCluster {
 	t.Helper()
+	return startClusterEdgeFlags(t, voters, edges, nil, extra...)
+}
+
+// startClusterEdgeFlags is startCluster with edgeFlags given to the edges only (--public-url, which
+// directory nodes do not take).
+func startClusterEdgeFlags(t *testing.T, voters, edges int, edgeFlags []string, extra ...string) *testCluster {
+	t.Helper()
 	dir := t.TempDir()
 	c := &testCluster{t: t, http: &http.Client{
 		Timeout:   20 * time.Second,
@@ -266,6 +273,7 @@ func startCluster(t *testing.T, voters, edges int, extra ...string) *testCluster
 		p.raftAddr, p.adminAddr, addrs = addrs[0], addrs[1], addrs[2:]
 		if !p.voter {
 			p.edgeAddr, addrs = addrs[0], addrs[1:]
+			p.extra = append(slices.Clone(extra), edgeFlags...)
 		}
 		c.procs = append(c.procs, p)
 	}
