@@ -126,6 +126,23 @@ func TestCodeRedeemedOnceAcrossTwoEdges(t *testing.T) {
 	}
 	t.Logf("%d codes, each sent to both edges at once: redeemed by e1 %d times, by e2 %d times, never twice",
 		rounds, wins["e1"], wins["e2"])
+
+	// A code is good on another edge at once, even before that edge's replica has the session: a miss
+	// waits for a barrier and reads again.
+	for round := 1; round <= 15; round++ {
+		verifier, challenge := pkcePair()
+		code := signInForCode(t, c, e1, issuer, app.ClientID, email, challenge)
+		a := postToken(c, e2, app.ClientID, app.ClientSecret, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {oidcRedirect}, "code_verifier": {verifier}})
+		if a.err != nil || a.status != http.StatusOK || a.RefreshToken == "" {
+			t.Fatalf("round %d: a fresh code redeemed at once on the other edge: %v", round, &a)
+		}
+		// And its refresh token at once back on the first.
+		r := postToken(c, e1, app.ClientID, app.ClientSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {a.RefreshToken}})
+		if r.err != nil || r.status != http.StatusOK {
+			t.Fatalf("round %d: refreshing at once on the first edge: %v", round, &r)
+		}
+	}
 }
 
 // waitApplied waits until p's replica has applied index: the admin API's read-your-writes header makes a

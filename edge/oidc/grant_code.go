@@ -45,11 +45,11 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 	case g.Challenge != "" && !verifyPKCE(g.Challenge, verifier):
 		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
 	}
-	user, err := p.cfg.Store.User(te.tenant.ID, g.Subject)
+	user, err := fresh(p, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, g.Subject) })
 	if err != nil || user.Blocked {
 		return nil, errInvalidGrant("the user cannot sign in")
 	}
-	if sess, err := p.cfg.Store.Session(te.tenant.ID, g.SessionID); err != nil || !sess.RevokedAt.IsZero() {
+	if sess, err := fresh(p, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, g.SessionID) }); err != nil || !sess.RevokedAt.IsZero() {
 		return nil, errInvalidGrant("the session has ended")
 	}
 	aud, e := p.audience(ctx, te)
@@ -78,8 +78,8 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 			p.revokeFirstUse(te.tenant.ID, g.ID)
 			return nil, errInvalidGrant("the authorization code was already used")
 		}
-		if de, ok := directory.AsError(err); ok {
-			return nil, errInvalidGrant("%s", de.Message)
+		if _, ok := directory.AsError(err); ok {
+			return nil, errInvalidGrant("the authorization code is invalid or expired")
 		}
 		return nil, writeFailure(err)
 	}

@@ -17,7 +17,7 @@ func grantRefreshToken(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEntry, a
 	if !ok {
 		return nil, errInvalidGrant("the refresh token is invalid")
 	}
-	f, err := p.cfg.Store.RefreshFamily(te.tenant.ID, family)
+	f, err := fresh(p, func() (directory.RefreshFamily, error) { return p.cfg.Store.RefreshFamily(te.tenant.ID, family) })
 	if err != nil || f.ClientID != app.ClientID {
 		return nil, errInvalidGrant("the refresh token is invalid")
 	}
@@ -32,7 +32,7 @@ func grantRefreshToken(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEntry, a
 		}
 		scopes = req
 	}
-	user, err := p.cfg.Store.User(te.tenant.ID, f.UserID)
+	user, err := fresh(p, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, f.UserID) })
 	if err != nil || user.Blocked {
 		return nil, errInvalidGrant("the user cannot sign in")
 	}

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,6 +20,23 @@ import (
 type Writer interface {
 	Propose(ctx context.Context, cmd directory.Command) (*directory.Result, error)
 	Barrier(ctx context.Context) error
+}
+
+// fresh reads from the local replica and, when the record is not there, waits for a barrier (every
+// committed write applied here) and reads again: a session, code grant or refresh family made on another
+// edge a moment ago may not have reached this one. The common case costs nothing; the rare miss costs a
+// round trip to the leader.
+func fresh[T any](p *Provider, read func() (T, error)) (T, error) {
+	v, err := read()
+	if err == nil || !errors.Is(err, directory.ErrNotFound) {
+		return v, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if berr := p.cfg.Write.Barrier(ctx); berr != nil {
+		return v, err
+	}
+	return read()
 }
 
 // Config wires a provider.

@@ -121,7 +121,7 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		p.errorPage(ctx, te, fasthttp.StatusBadRequest, "journey_expired", "")
 		return
 	}
-	pending, err := p.cfg.Store.PendingSignUp(te.tenant.ID, pid)
+	pending, err := fresh(p, func() (directory.PendingSignUp, error) { return p.cfg.Store.PendingSignUp(te.tenant.ID, pid) })
 	if err != nil {
 		p.errorPage(ctx, te, fasthttp.StatusBadRequest, "journey_expired", r.UILocales)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"postern.dev/postern/directory"
 	"postern.dev/postern/edge/tokens"
 )
 
@@ -43,7 +44,7 @@ func (p *Provider) validAccessToken(te *tenantEntry, tok string) (tokens.Claims,
 		return nil, errInvalidToken("the access token was revoked")
 	}
 	if sid, _ := c["sid"].(string); sid != "" {
-		if s, err := p.cfg.Store.Session(te.tenant.ID, sid); err != nil || !s.RevokedAt.IsZero() {
+		if s, err := fresh(p, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, sid) }); err != nil || !s.RevokedAt.IsZero() {
 			return nil, errInvalidToken("the session has ended")
 		}
 	}
@@ -72,7 +73,7 @@ func (p *Provider) userinfo(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	sub := stringClaim(c, "sub")
-	u, err := p.cfg.Store.User(te.tenant.ID, sub)
+	u, err := fresh(p, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, sub) })
 	if err != nil || u.Blocked {
 		writeBearerError(ctx, errInvalidToken("the user no longer exists or is blocked"))
 		return
