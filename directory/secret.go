@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -25,6 +26,16 @@ const (
 	argonMaxTime   = 64
 )
 
+// argonSlots caps concurrent argon2id runs at the number of CPUs: each takes 19 MiB, and more of them at
+// once than there are cores only adds memory churn (allocation, page faults, GC) to the same CPU work.
+var argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func argonKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey(password, salt, t, m, p, n)
+}
+
 // HashPassword hashes a password for storage. It is slow on purpose (about 20 ms); proposers call it,
 // never Apply.
 func HashPassword(password string) (string, error) {
@@ -32,7 +43,7 @@ func HashPassword(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -66,7 +77,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errors.New("password hash has a malformed key")
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	got := argonKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
