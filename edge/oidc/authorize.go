@@ -131,11 +131,12 @@ func (r authRequest) sessionSatisfies(s directory.Session, now time.Time) bool {
 }
 
 // issueCode answers the request with a fresh code for the session's user.
-func (p *Provider) issueCode(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequest, s directory.Session) {
+func (p *Provider) issueCode(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequest, s directory.Session, index uint64) {
 	now := p.cfg.Now()
 	code, err := p.sealCode(te.tenant.ID, grantCode{
 		ID: directory.NewID(), ClientID: r.ClientID, RedirectURI: r.RedirectURI, Challenge: r.Challenge, Nonce: r.Nonce,
 		SessionID: s.ID, Subject: s.UserID, AuthTime: s.AuthTime, Scopes: r.Scopes, AMR: s.AMR, ExpiresAt: now.Add(codeLifetime),
+		Index: index,
 	})
 	if err != nil {
 		p.redirectError(ctx, te, r, errServer(err))

@@ -35,6 +35,8 @@ type grantCode struct {
 	AMR           []string  `json:"amr,omitempty"`
 	ExpiresAt     time.Time `json:"exp"`
 	ClaimsLocales string    `json:"cl,omitempty"`
+	// Index is the raft index of the session's creation: the redeeming edge waits for it.
+	Index uint64 `json:"i,omitempty"`
 }
 
 func codeContext(tenant string) string { return "authcode/" + tenant }

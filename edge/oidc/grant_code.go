@@ -45,6 +45,7 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 	case g.Challenge != "" && !verifyPKCE(g.Challenge, verifier):
 		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
 	}
+	p.waitIndex(g.Index)
 	user, err := fresh(p, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, g.Subject) })
 	if err != nil || user.Blocked {
 		return nil, errInvalidGrant("the user cannot sign in")

@@ -20,6 +20,18 @@ import (
 type Writer interface {
 	Propose(ctx context.Context, cmd directory.Command) (*directory.Result, error)
 	Barrier(ctx context.Context) error
+	WaitApplied(ctx context.Context, index uint64) error
+}
+
+// waitIndex lets this replica catch up to a write made on another edge (a session whose raft index a
+// code or cookie carries), for at most a moment; reads fall back to a barrier if it is still behind.
+func (p *Provider) waitIndex(index uint64) {
+	if index == 0 || p.cfg.Store.AppliedIndex() >= index {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.cfg.Write.WaitApplied(ctx, index)
 }
 
 // fresh reads from the local replica and, when the record is not there, waits for a barrier (every

@@ -26,6 +26,8 @@ type sessionCookie struct {
 	ID     string    `json:"id"`
 	Secret string    `json:"s"`
 	Seen   time.Time `json:"seen"`
+	// Index is the raft index of the session's creation, so another edge can wait for it.
+	Index uint64 `json:"i,omitempty"`
 }
 
 // cookieName is one cookie per tenant (tenants share the edge's host). Over TLS it carries the __Host-
@@ -60,38 +62,39 @@ func (p *Provider) setCookie(ctx *fasthttp.RequestCtx, name, value string, maxAg
 
 // currentSession returns the tenant's live session named by the request's cookie, if any, and refreshes
 // the cookie's last-use time.
-func (p *Provider) currentSession(ctx *fasthttp.RequestCtx, te *tenantEntry) (directory.Session, bool) {
+func (p *Provider) currentSession(ctx *fasthttp.RequestCtx, te *tenantEntry) (directory.Session, uint64, bool) {
 	name := p.cookieName(ctx, te.tenant.ID, "postern_session")
 	raw := ctx.Request.Header.Cookie(name)
 	if len(raw) == 0 || len(raw) > 4096 {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(string(raw))
 	if err != nil {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
 	b, err := p.cfg.KEK.Open(directory.Sealed(sealed), "session/"+te.tenant.ID)
 	var c sessionCookie
 	if err != nil || json.Unmarshal(b, &c) != nil {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
 	now := p.cfg.Now()
 	if now.Sub(c.Seen) > sessionIdle {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
+	p.waitIndex(c.Index)
 	s, err := fresh(p, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, c.ID) })
 	if err != nil || !s.RevokedAt.IsZero() || !now.Before(s.ExpiresAt) ||
 		subtle.ConstantTimeCompare([]byte(hashSecret(c.Secret)), []byte(s.SecretHash)) != 1 {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
 	if u, err := p.cfg.Store.User(te.tenant.ID, s.UserID); err != nil || u.Blocked {
-		return directory.Session{}, false
+		return directory.Session{}, 0, false
 	}
 	if now.Sub(c.Seen) > time.Minute {
 		c.Seen = now
 		p.writeSessionCookie(ctx, te.tenant.ID, c)
 	}
-	return s, true
+	return s, c.Index, true
 }
 
 func (p *Provider) writeSessionCookie(ctx *fasthttp.RequestCtx, tenant string, c sessionCookie) {
@@ -116,11 +119,12 @@ func (p *Provider) newSession(te *tenantEntry, userID string, amr []string) (dir
 
 // startSession records a new session for a signed-in user (the sign-in's one raft write) and sets its
 // cookie.
-func (p *Provider) startSession(ctx *fasthttp.RequestCtx, te *tenantEntry, user directory.User, amr []string) (directory.Session, error) {
+func (p *Provider) startSession(ctx *fasthttp.RequestCtx, te *tenantEntry, user directory.User, amr []string) (directory.Session, uint64, error) {
 	s, secret := p.newSession(te, user.ID, amr)
-	if _, err := p.propose(directory.MakeOp(directory.OpSessionPut, s)); err != nil {
-		return s, err
+	res, err := p.propose(directory.MakeOp(directory.OpSessionPut, s))
+	if err != nil {
+		return s, 0, err
 	}
-	p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: s.ID, Secret: secret, Seen: s.CreatedAt})
-	return s, nil
+	p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: s.ID, Secret: secret, Seen: s.CreatedAt, Index: res.Index})
+	return s, res.Index, nil
 }

@@ -38,8 +38,8 @@ func (p *Provider) authorize(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	now := p.cfg.Now()
-	if s, ok := p.currentSession(ctx, te); ok && r.sessionSatisfies(s, now) {
-		p.issueCode(ctx, te, r, s)
+	if s, idx, ok := p.currentSession(ctx, te); ok && r.sessionSatisfies(s, now) {
+		p.issueCode(ctx, te, r, s, idx)
 		return
 	}
 	if r.Prompt == "none" {
@@ -105,14 +105,14 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 			p.renderPage(ctx, te, page, binding, r)
 			return
 		}
-		s, err := p.startSession(ctx, te, user, []string{"pwd"})
+		s, idx, err := p.startSession(ctx, te, user, []string{"pwd"})
 		if err != nil {
 			page.FormErrorID = "generic_error"
 			p.cfg.Log.Error("starting a session", "tenant", te.tenant.ID, "error", err)
 			p.renderPage(ctx, te, page, binding, r)
 			return
 		}
-		p.issueCode(ctx, te, r, s)
+		p.issueCode(ctx, te, r, s, idx)
 		return
 	}
 	p.renderPage(ctx, te, page, binding, r)
@@ -183,7 +183,7 @@ func (p *Provider) errorPage(ctx *fasthttp.RequestCtx, te *tenantEntry, status i
 
 // signOut ends the browser's session for the tenant.
 func (p *Provider) signOut(ctx *fasthttp.RequestCtx, te *tenantEntry) {
-	if s, ok := p.currentSession(ctx, te); ok {
+	if s, _, ok := p.currentSession(ctx, te); ok {
 		if _, err := p.propose(directory.MakeOp(directory.OpSessionRevoke, directory.Ref{Tenant: te.tenant.ID, ID: s.ID})); err != nil {
 			p.cfg.Log.Warn("revoking a session at sign-out", "tenant", te.tenant.ID, "error", err)
 		}

@@ -72,7 +72,8 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		Profile: res.Profile, Attributes: res.Attributes}
 	if !cfg.EmailVerification {
 		sess, secret := p.newSession(te, user.ID, []string{"pwd"})
-		if _, err := p.propose(directory.MakeOp(directory.OpUserCreate, user), directory.MakeOp(directory.OpSessionPut, sess)); err != nil {
+		res, err := p.propose(directory.MakeOp(directory.OpUserCreate, user), directory.MakeOp(directory.OpSessionPut, sess))
+		if err != nil {
 			if de, ok := directory.AsError(err); ok && de.Code == directory.CodeConflict {
 				page.EmailError = "email_taken"
 				p.renderPage(ctx, te, page, binding, r)
@@ -81,8 +82,8 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 			p.failPage(ctx, te, r, page, binding, err)
 			return
 		}
-		p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: sess.ID, Secret: secret, Seen: sess.CreatedAt})
-		p.issueCode(ctx, te, r, sess)
+		p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: sess.ID, Secret: secret, Seen: sess.CreatedAt, Index: res.Index})
+		p.issueCode(ctx, te, r, sess, res.Index)
 		return
 	}
 	if p.cfg.Mail == nil {
@@ -156,8 +157,8 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	}
 	switch out.Result {
 	case directory.SignUpDone:
-		p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: sess.ID, Secret: secret, Seen: sess.CreatedAt})
-		p.issueCode(ctx, te, r, sess)
+		p.writeSessionCookie(ctx, te.tenant.ID, sessionCookie{ID: sess.ID, Secret: secret, Seen: sess.CreatedAt, Index: res.Index})
+		p.issueCode(ctx, te, r, sess, res.Index)
 	case directory.SignUpWrongCode:
 		page.CodeError = "code_invalid"
 		p.renderPage(ctx, te, page, binding, r)
