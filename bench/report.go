@@ -38,7 +38,11 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		for _, f := range res.Figures {
 			base, baseValue, ratio := "—", "—", "—"
 			if f.HasBaseline {
-				base, baseValue = cell(res.Scenario.Baseline), formatValue(f.Unit, f.Baseline)
+				name := res.Scenario.Baseline
+				if f.BaselineName != "" {
+					name = f.BaselineName
+				}
+				base, baseValue = cell(name), formatValue(f.Unit, f.Baseline)
 				if f.Baseline != 0 {
 					ratio = sig3(f.Ratio()) + "×"
 				}

@@ -138,6 +138,8 @@ type Figure struct {
 	Value       float64
 	Baseline    float64
 	HasBaseline bool
+	// BaselineName names this figure's baseline when it is not the scenario's.
+	BaselineName string
 }
 
 // Figures are a scenario's results, in the order the table lists them.
@@ -161,4 +163,10 @@ func latency(name string, d time.Duration) Figure {
 func (f Figure) against(base float64) Figure {
 	f.Baseline, f.HasBaseline = base, true
 	return f
+}
+
+// againstNamed compares with a baseline other than the scenario's.
+func (f Figure) againstNamed(name string, base float64) Figure {
+	f.BaselineName = name
+	return f.against(base)
 }
