@@ -45,12 +45,11 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 	case g.Challenge != "" && !verifyPKCE(g.Challenge, verifier):
 		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
 	}
-	p.waitIndex(g.Index)
-	user, err := fresh(p, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, g.Subject) })
+	user, err := freshAfter(p, g.Index, func() (directory.User, error) { return p.cfg.Store.User(te.tenant.ID, g.Subject) })
 	if err != nil || user.Blocked {
 		return nil, errInvalidGrant("the user cannot sign in")
 	}
-	if sess, err := fresh(p, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, g.SessionID) }); err != nil || !sess.RevokedAt.IsZero() {
+	if sess, err := freshAfter(p, g.Index, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, g.SessionID) }); err != nil || !sess.RevokedAt.IsZero() {
 		return nil, errInvalidGrant("the session has ended")
 	}
 	aud, e := p.audience(ctx, te)

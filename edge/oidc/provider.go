@@ -39,6 +39,19 @@ func (p *Provider) waitIndex(index uint64) {
 // edge a moment ago may not have reached this one. The common case costs nothing; the rare miss costs a
 // round trip to the leader.
 func fresh[T any](p *Provider, read func() (T, error)) (T, error) {
+	return freshAfter(p, 0, read)
+}
+
+// freshAfter reads after this replica has reached index (when the writer of the record said which). A
+// record still missing then is really missing: no barrier, so an old cookie or code cannot make an edge
+// write to the log at will. Without an index it falls back to fresh's barrier.
+func freshAfter[T any](p *Provider, index uint64, read func() (T, error)) (T, error) {
+	if index > 0 {
+		p.waitIndex(index)
+		if p.cfg.Store.AppliedIndex() >= index {
+			return read()
+		}
+	}
 	v, err := read()
 	if err == nil || !errors.Is(err, directory.ErrNotFound) {
 		return v, err

@@ -81,8 +81,7 @@ func (p *Provider) currentSession(ctx *fasthttp.RequestCtx, te *tenantEntry) (di
 	if now.Sub(c.Seen) > sessionIdle {
 		return directory.Session{}, 0, false
 	}
-	p.waitIndex(c.Index)
-	s, err := fresh(p, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, c.ID) })
+	s, err := freshAfter(p, c.Index, func() (directory.Session, error) { return p.cfg.Store.Session(te.tenant.ID, c.ID) })
 	if err != nil || !s.RevokedAt.IsZero() || !now.Before(s.ExpiresAt) ||
 		subtle.ConstantTimeCompare([]byte(hashSecret(c.Secret)), []byte(s.SecretHash)) != 1 {
 		return directory.Session{}, 0, false
