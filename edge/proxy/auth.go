@@ -1,0 +1,248 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"postern.dev/postern/directory"
+	"postern.dev/postern/edge/tokens"
+)
+
+// identity is a signed-in user as the proxy forwards them: cached per tenant until a user or group
+// change, with the assertions made for them.
+type identity struct {
+	sub     string
+	email   string
+	blocked bool
+	groups  []string // names
+	joined  string   // groups, comma separated
+
+	mu         sync.Mutex
+	assertions map[string]assertion // route host → assertion
+}
+
+type assertion struct {
+	jwt     string
+	renewAt time.Time
+}
+
+// verified is what the proxy keeps of a verified access token.
+type verified struct {
+	tenant string
+	sub    string
+	jti    string
+	sid    string
+	exp    time.Time
+}
+
+// tokenCache maps sha256(token) to its verified claims, until exp. It is bounded: when full, an
+// arbitrary entry makes room (Go's map order), which is good enough against a flood of valid tokens and
+// costs nothing on the hit path.
+type tokenCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]verified
+	max int
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{m: make(map[[32]byte]verified), max: max}
+}
+
+func (c *tokenCache) get(k [32]byte, now time.Time) (verified, bool) {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok && !now.Before(v.exp) {
+		c.mu.Lock()
+		delete(c.m, k)
+		c.mu.Unlock()
+		return verified{}, false
+	}
+	return v, ok
+}
+
+func (c *tokenCache) put(k [32]byte, v verified) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.m) >= c.max {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = v
+}
+
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+// errRefused is a token that is well formed and signed but not good for this request (revoked, ended
+// session, blocked or unknown user, wrong audience). Like an invalid token, the client learns only
+// invalid_token.
+var errRefused = errors.New("refused")
+
+// bearer returns the token of an Authorization: Bearer header (RFC 6750 section 2.1; the scheme is
+// case-insensitive), and whether there was an Authorization header at all.
+func bearer(h []byte) (string, bool) {
+	if len(h) == 0 {
+		return "", false
+	}
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
+		return "", true
+	}
+	return string(bytes.TrimSpace(h[len(scheme):])), true
+}
+
+// authenticate checks an access token for the route and returns the identity it stands for. Signature
+// and claims are verified once per token and cached; revocation of the token (jti) and of its session
+// (sid) are read from the replica on every call, so a revocation applied here is honoured at once.
+func (p *Proxy) authenticate(rt *directory.Route, token string) (*identity, error) {
+	now := p.cfg.Now()
+	k := sha256.Sum256([]byte(token))
+	v, ok := p.tokens.get(k, now)
+	if !ok || v.tenant != rt.Tenant {
+		issuer := p.issuer(rt.Tenant)
+		claims, err := p.cfg.Keys.VerifyAccessToken(rt.Tenant, issuer, token, now)
+		if err != nil {
+			return nil, err
+		}
+		if !audienceFits(claims["aud"], issuer, rt.Host) {
+			return nil, errRefused
+		}
+		v = verified{tenant: rt.Tenant}
+		v.sub, _ = claims["sub"].(string)
+		v.jti, _ = claims["jti"].(string)
+		v.sid, _ = claims["sid"].(string)
+		exp, _ := claims["exp"].(float64)
+		v.exp = time.Unix(int64(exp), 0)
+		if v.sub == "" || v.jti == "" {
+			return nil, errRefused
+		}
+		if now.Before(v.exp) {
+			p.tokens.put(k, v)
+		}
+	}
+	if p.cfg.Store.TokenRevoked(rt.Tenant, v.jti) {
+		return nil, errRefused
+	}
+	if v.sid != "" {
+		s, err := p.cfg.Store.Session(rt.Tenant, v.sid)
+		if err != nil || !s.RevokedAt.IsZero() || (!s.ExpiresAt.IsZero() && now.After(s.ExpiresAt)) {
+			return nil, errRefused
+		}
+	}
+	id, err := p.identity(rt.Tenant, v.sub)
+	if err != nil {
+		return nil, err
+	}
+	if id.blocked {
+		return nil, errRefused
+	}
+	return id, nil
+}
+
+// audienceFits accepts a token meant for the tenant in general (aud = issuer, what the provider issues
+// when no resource was asked for) or for this route's origin (RFC 8707 resource indicator).
+func audienceFits(aud any, issuer, host string) bool {
+	ok := func(s string) bool {
+		s = strings.TrimSuffix(s, "/")
+		return s == issuer || strings.EqualFold(s, "https://"+host) || strings.EqualFold(s, "http://"+host)
+	}
+	switch a := aud.(type) {
+	case string:
+		return ok(a)
+	case []any:
+		for _, x := range a {
+			if s, _ := x.(string); ok(s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// identity reads a user and their group names, from the cache.
+func (p *Proxy) identity(tenant, sub string) (*identity, error) {
+	m, _ := p.users.LoadOrStore(tenant, new(sync.Map))
+	users := m.(*sync.Map)
+	if id, ok := users.Load(sub); ok {
+		return id.(*identity), nil
+	}
+	gen := p.gen.Load()
+	u, err := p.cfg.Store.User(tenant, sub)
+	if err != nil {
+		if errors.Is(err, directory.ErrNotFound) {
+			return nil, errRefused
+		}
+		return nil, err
+	}
+	ids, err := p.cfg.Store.UserGroups(tenant, sub)
+	if err != nil {
+		return nil, err
+	}
+	id := &identity{sub: u.ID, email: u.Email, blocked: u.Blocked}
+	for _, gid := range ids {
+		g, err := p.cfg.Store.Group(tenant, gid)
+		if err != nil {
+			if errors.Is(err, directory.ErrNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		id.groups = append(id.groups, g.Name)
+	}
+	id.joined = strings.Join(id.groups, ",")
+	if p.gen.Load() == gen {
+		if prev, loaded := users.LoadOrStore(sub, id); loaded {
+			return prev.(*identity), nil
+		}
+	}
+	return id, nil
+}
+
+// assertionTTL is the lifetime of X-Postern-Assertion; it is renewed at half-life, so the upstream always
+// receives one valid for at least half of it.
+const assertionTTL = 60 * time.Second
+
+// assertion returns the X-Postern-Assertion for the identity at the route: a JWT of the tenant's key,
+// typ JWT, aud the route's host. Signing costs tens of microseconds, so one is reused until half-life.
+func (p *Proxy) assertion(rt *directory.Route, id *identity) (string, error) {
+	now := p.cfg.Now()
+	id.mu.Lock()
+	a, ok := id.assertions[rt.Host]
+	id.mu.Unlock()
+	if ok && now.Before(a.renewAt) {
+		return a.jwt, nil
+	}
+	claims := tokens.Claims{
+		"iss": p.issuer(rt.Tenant), "sub": id.sub, "aud": rt.Host,
+		"iat": now.Unix(), "exp": now.Add(assertionTTL).Unix(),
+	}
+	if id.email != "" {
+		claims["email"] = id.email
+	}
+	if len(id.groups) > 0 {
+		claims["groups"] = id.groups
+	}
+	jwt, err := p.cfg.Keys.SignJWT(rt.Tenant, "", tokens.TypeIDToken, claims)
+	if err != nil {
+		return "", err
+	}
+	id.mu.Lock()
+	if id.assertions == nil {
+		id.assertions = make(map[string]assertion)
+	}
+	id.assertions[rt.Host] = assertion{jwt: jwt, renewAt: now.Add(assertionTTL / 2)}
+	id.mu.Unlock()
+	return jwt, nil
+}
+
+var errInvalidToken = tokens.ErrInvalidToken

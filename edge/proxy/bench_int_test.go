@@ -1,0 +1,57 @@
+package proxy_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// BenchmarkProxy compares a bearer request through the proxy (decision, revocation read, identity
+// headers, assertion) with a bare fasthttp reverse proxy to the same upstream.
+func BenchmarkProxy(b *testing.B) {
+	e := newEnv(b)
+	tok, _ := e.token("acme", "ann")
+
+	bareLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	up := &fasthttp.HostClient{Addr: e.upstream[len("http://"):]}
+	bare := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if err := up.Do(&ctx.Request, &ctx.Response); err != nil {
+			ctx.Error("bad gateway", fasthttp.StatusBadGateway)
+		}
+	}}
+	go bare.Serve(bareLn)
+	b.Cleanup(func() { bare.Shutdown() })
+
+	run := func(b *testing.B, addr string, auth bool) {
+		c := &fasthttp.HostClient{Addr: addr, MaxConns: 64, ReadTimeout: 10 * time.Second}
+		do := func() int {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + acmeHost + "/bench")
+			if auth {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			if err := c.Do(req, resp); err != nil {
+				b.Fatal(err)
+			}
+			return resp.StatusCode()
+		}
+		if s := do(); s != 200 { // check the result before the timed loop
+			b.Fatalf("status %d", s)
+		}
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				do()
+			}
+		})
+	}
+	b.Run("bare", func(b *testing.B) { run(b, bareLn.Addr().String(), false) })
+	b.Run("postern-bearer", func(b *testing.B) { run(b, e.base[len("http://"):], true) })
+}

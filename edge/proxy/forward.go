@@ -1,0 +1,317 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"postern.dev/postern/directory"
+)
+
+// upstream is one upstream URL and its keep-alive pool.
+type upstream struct {
+	hc     *fasthttp.HostClient
+	scheme string
+	prefix string // the upstream URL's path, without its trailing slash; "" for none
+}
+
+// upstream returns the pool of an upstream URL, made on first use and shared by every route to it.
+func (p *Proxy) upstream(raw string) (*upstream, error) {
+	if u, ok := p.clients.Load(raw); ok {
+		return u.(*upstream), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("parsing upstream %q: not an absolute http or https URL", raw)
+	}
+	tls := u.Scheme == "https"
+	idle, dial := p.cfg.UpstreamTimeout, p.cfg.DialTimeout
+	up := &upstream{scheme: u.Scheme, prefix: strings.TrimSuffix(u.EscapedPath(), "/")}
+	up.hc = &fasthttp.HostClient{
+		Addr:  fasthttp.AddMissingPort(u.Host, tls),
+		IsTLS: tls,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := fasthttp.DialTimeout(addr, dial)
+			if err != nil {
+				return nil, err
+			}
+			return &idleConn{Conn: c, timeout: idle}, nil
+		},
+		NoDefaultUserAgentHeader: true,
+		StreamResponseBody:       true,
+		MaxConnWaitTimeout:       idle,
+		// Retry only what cannot have had an effect twice: a bodiless idempotent request whose
+		// pooled connection turned out closed. Never a timeout (the upstream is slow, not gone).
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			m := req.Header.Method()
+			safe := bytes.Equal(m, []byte("GET")) || bytes.Equal(m, []byte("HEAD")) || bytes.Equal(m, []byte("OPTIONS"))
+			return false, safe && attempts < 2 && !req.IsBodyStream() && len(req.Body()) == 0 && !isTimeout(err)
+		},
+	}
+	if prev, loaded := p.clients.LoadOrStore(raw, up); loaded {
+		return prev.(*upstream), nil
+	}
+	return up, nil
+}
+
+// idleConn gives every read and write on an upstream connection its own deadline, so the upstream
+// timeout is an idle timeout rather than a bound on the whole exchange.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// serve decides a request of a routed host and forwards it when allowed.
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
+	rt := e.route
+	path := string(ctx.Path())
+	if reserved(path) {
+		page(ctx, fasthttp.StatusNotFound, "Not found", "There is nothing here.", "")
+		return
+	}
+	var id *identity
+	if !public(rt, path) {
+		token, sent := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+		if token != "" {
+			var err error
+			id, err = p.authenticate(rt, token)
+			if err != nil {
+				if !errors.Is(err, errRefused) && !errors.Is(err, errInvalidToken) {
+					ref := p.fail(rt, "authenticating", err)
+					page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
+					return
+				}
+				p.cfg.Log.Debug("proxy: token refused", "host", rt.Host, "tenant", rt.Tenant, "err", err)
+			}
+		}
+		if id == nil {
+			p.unauthenticated(ctx, rt, sent)
+			return
+		}
+		if !allowed(rt.Allow, string(ctx.Method()), path, id.groups) {
+			page(ctx, fasthttp.StatusForbidden, "Forbidden", "You are signed in, but not allowed here.", "")
+			return
+		}
+	}
+	if e.up == nil {
+		ref := p.fail(rt, "forwarding", errors.New("the route's upstream is unusable"))
+		page(ctx, fasthttp.StatusBadGateway, "Bad gateway", "The app behind this address cannot be reached.", ref)
+		return
+	}
+	if err := p.prepare(ctx, rt, e.up, id); err != nil {
+		ref := p.fail(rt, "signing the assertion", err)
+		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
+		return
+	}
+	if err := e.up.hc.Do(&ctx.Request, &ctx.Response); err != nil {
+		ctx.Response.Reset()
+		if isTimeout(err) {
+			ref := p.fail(rt, "forwarding", err)
+			page(ctx, fasthttp.StatusGatewayTimeout, "Gateway timeout", "The app behind this address did not answer in time.", ref)
+			return
+		}
+		ref := p.fail(rt, "forwarding", err)
+		page(ctx, fasthttp.StatusBadGateway, "Bad gateway", "The app behind this address cannot be reached.", ref)
+		return
+	}
+	stripHopByHop(&ctx.Response.Header)
+}
+
+// unauthenticated answers a request without a usable token: a sign-in redirect for a browser, 401
+// otherwise (RFC 6750 section 3).
+func (p *Proxy) unauthenticated(ctx *fasthttp.RequestCtx, rt *directory.Route, sentToken bool) {
+	if bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/html")) {
+		rd := string(ctx.URI().RequestURI())
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, reservedPrefix+"sign_in?rd="+url.QueryEscape(rd))
+		ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+		ctx.SetStatusCode(fasthttp.StatusFound)
+		return
+	}
+	challenge := `Bearer realm="` + rt.Host + `"`
+	if sentToken {
+		challenge += `, error="invalid_token"`
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	page(ctx, fasthttp.StatusUnauthorized, "Unauthorized", "Sign in to use this app.", "")
+}
+
+// fail logs an internal error under a fresh reference, which the error page shows.
+func (p *Proxy) fail(rt *directory.Route, doing string, err error) string {
+	var b [8]byte
+	rand.Read(b[:])
+	ref := hex.EncodeToString(b[:])
+	p.cfg.Log.Warn("proxy: "+doing, "host", rt.Host, "tenant", rt.Tenant, "upstream", rt.Upstream, "ref", ref, "err", err)
+	return ref
+}
+
+// page writes a small plain-text error page. Internal error text never goes into it; ref links it to
+// the log line.
+func page(ctx *fasthttp.RequestCtx, status int, title, text, ref string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	body := fmt.Sprintf("%d %s\n\n%s\n", status, title, text)
+	if ref != "" {
+		body += "Reference: " + ref + "\n"
+	}
+	ctx.SetBodyString(body)
+}
+
+// Identity headers the upstream trusts: only the proxy sets them.
+const (
+	headerUser      = "X-Forwarded-User"
+	headerEmail     = "X-Forwarded-Email"
+	headerGroups    = "X-Forwarded-Groups"
+	headerAssertion = "X-Postern-Assertion"
+)
+
+// hopByHop are the headers of one connection (RFC 9110 section 7.6.1), never forwarded. Upgrade goes
+// too until WebSocket passthrough arrives.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// spoofable reports whether a header name, lower-cased and with '_' read as '-', is one of the identity
+// headers (a server or framework behind the proxy may fold x_forwarded_user into X-Forwarded-User).
+func spoofable(name []byte) bool {
+	if len(name) != len("x-forwarded-user") && len(name) != len("x-forwarded-email") &&
+		len(name) != len("x-forwarded-groups") && len(name) != len("x-postern-assertion") {
+		return false
+	}
+	var buf [32]byte
+	n := buf[:0]
+	for _, c := range name {
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		n = append(n, c)
+	}
+	switch string(n) {
+	case "x-forwarded-user", "x-forwarded-email", "x-forwarded-groups", "x-postern-assertion":
+		return true
+	}
+	return false
+}
+
+// prepare rewrites the request for the upstream: its scheme and path prefix, hop-by-hop and identity
+// headers removed, X-Forwarded-* set, and the identity attached when there is one.
+func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstream, id *identity) error {
+	req := &ctx.Request
+	h := &req.Header
+	var drop [][]byte
+	for k := range h.All() {
+		if spoofable(k) {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range drop {
+		h.DelBytes(k)
+	}
+	stripHopByHopRequest(h)
+	h.Del("Forwarded")
+
+	xff := h.Peek(fasthttp.HeaderXForwardedFor)
+	ip := ctx.RemoteIP().String()
+	if len(xff) > 0 {
+		h.Set(fasthttp.HeaderXForwardedFor, string(xff)+", "+ip)
+	} else {
+		h.Set(fasthttp.HeaderXForwardedFor, ip)
+	}
+	if ctx.IsTLS() {
+		h.Set(fasthttp.HeaderXForwardedProto, "https")
+	} else {
+		h.Set(fasthttp.HeaderXForwardedProto, "http")
+	}
+	h.SetBytesV(fasthttp.HeaderXForwardedHost, ctx.Host())
+
+	uri := req.URI()
+	uri.SetScheme(up.scheme)
+	if up.prefix != "" {
+		uri.SetPath(up.prefix + string(uri.Path()))
+	}
+	if id == nil {
+		return nil
+	}
+	a, err := p.assertion(rt, id)
+	if err != nil {
+		return err
+	}
+	h.Set(headerUser, id.sub)
+	if id.email != "" {
+		h.Set(headerEmail, id.email)
+	}
+	if id.joined != "" {
+		h.Set(headerGroups, id.joined)
+	}
+	h.Set(headerAssertion, a)
+	return nil
+}
+
+func connectionTokens(v []byte) []string {
+	var out []string
+	for _, t := range strings.Split(string(v), ",") {
+		if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func stripHopByHopRequest(h *fasthttp.RequestHeader) {
+	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
+		for _, t := range connectionTokens(c) {
+			if !spoofable([]byte(t)) {
+				h.Del(t)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+}
+
+func stripHopByHop(h *fasthttp.ResponseHeader) {
+	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
+		for _, t := range connectionTokens(c) {
+			h.Del(t)
+		}
+	}
+	for _, k := range hopByHop {
+		if k == "Transfer-Encoding" {
+			continue // framing: fasthttp re-frames the streamed body itself
+		}
+		h.Del(k)
+	}
+}
