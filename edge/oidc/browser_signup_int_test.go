@@ -3,7 +3,6 @@ package oidc_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	smtpd "github.com/emersion/go-smtp"
 
 	"postern.dev/postern/cluster"
+	"postern.dev/postern/cluster/clustertest"
 	"postern.dev/postern/directory"
 	"postern.dev/postern/edge"
 	edgemail "postern.dev/postern/edge/mail"
@@ -548,25 +548,8 @@ func newEnvMailingTo(t *testing.T, smtpAddr string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := directory.OpenMemory(directory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := cluster.Start(cluster.Config{ID: "n1", DataDir: t.TempDir(), Voter: true, Bootstrap: true, Store: store, QuietRaft: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close(); store.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !node.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	kek, _ := directory.NewKEK(raw)
+	node, store := clustertest.Single(t)
+	kek := clustertest.KEK(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

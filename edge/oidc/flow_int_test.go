@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"postern.dev/postern/cluster"
+	"postern.dev/postern/cluster/clustertest"
 	"postern.dev/postern/directory"
 	"postern.dev/postern/edge"
 	"postern.dev/postern/edge/oidc"
@@ -49,25 +50,8 @@ const (
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	store, err := directory.OpenMemory(directory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := cluster.Start(cluster.Config{ID: "n1", DataDir: t.TempDir(), Voter: true, Bootstrap: true, Store: store, QuietRaft: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close(); store.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !node.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	kek, _ := directory.NewKEK(raw)
+	node, store := clustertest.Single(t)
+	kek := clustertest.KEK(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

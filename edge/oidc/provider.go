@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"postern.dev/postern/directory"
+	"postern.dev/postern/edge/pages"
 	"postern.dev/postern/edge/tokens"
 )
 
@@ -89,6 +90,9 @@ type Provider struct {
 	cache sync.Map      // tenant id → *tenantEntry
 	// assertions catches replayed private_key_jwt client assertions.
 	assertions seenAssertions
+	// csrf and codeKey are derived from the KEK once, not per request.
+	csrf    *pages.CSRF
+	codeKey []byte
 }
 
 type tenantEntry struct {
@@ -105,7 +109,7 @@ func New(cfg Config) *Provider {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Provider{cfg: cfg}
+	return &Provider{cfg: cfg, csrf: pages.NewCSRF(cfg.KEK.DeriveKey("csrf")), codeKey: cfg.KEK.DeriveKey("signup-code")}
 }
 
 // Invalidate drops cached records of a tenant after a change of the given kind ("" tenant: everything).

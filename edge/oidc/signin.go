@@ -90,7 +90,7 @@ func (p *Provider) signIn(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		Links: map[string]string{"sign_up": p.issuer(te.tenant.ID) + pathSignUp + "?j=" + url.QueryEscape(j)}}
 	if ctx.IsPost() {
 		now := p.cfg.Now()
-		if !p.csrf().Check(string(args.Peek("csrf")), binding, now, journeyLifetime) {
+		if !p.csrf.Check(string(args.Peek("csrf")), binding, now, journeyLifetime) {
 			page.FormErrorID = "csrf"
 			p.renderPage(ctx, te, page, binding, r)
 			return
@@ -137,12 +137,10 @@ func (p *Provider) checkPassword(te *tenantEntry, email, password string) (direc
 	return u, true
 }
 
-func (p *Provider) csrf() *pages.CSRF { return pages.NewCSRF(p.cfg.KEK.DeriveKey("csrf")) }
-
 // renderPage writes a journey's page. Its CSP lets forms post to the edge only, and lets the redirects
 // that follow a post go on to the client's redirect URI (browsers check form-action on them too).
 func (p *Provider) renderPage(ctx *fasthttp.RequestCtx, te *tenantEntry, page pages.Page, binding string, r authRequest) {
-	page.CSRF = p.csrf().Token(binding, p.cfg.Now())
+	page.CSRF = p.csrf.Token(binding, p.cfg.Now())
 	var buf bytes.Buffer
 	if err := pages.Render(&buf, page); err != nil {
 		p.cfg.Log.Error("rendering a page", "tenant", te.tenant.ID, "page", page.Kind, "error", err)

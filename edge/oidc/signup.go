@@ -44,7 +44,7 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	args := ctx.PostArgs()
-	if !p.csrf().Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
+	if !p.csrf.Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
 		page.FormErrorID = "csrf"
 		p.renderPage(ctx, te, page, binding, r)
 		return
@@ -137,7 +137,7 @@ func (p *Provider) verify(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		return
 	}
 	args := ctx.PostArgs()
-	if !p.csrf().Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
+	if !p.csrf.Check(string(args.Peek(pages.FieldCSRF)), binding, p.cfg.Now(), journeyLifetime) {
 		page.FormErrorID = "csrf"
 		p.renderPage(ctx, te, page, binding, r)
 		return
@@ -187,7 +187,7 @@ func oneTimeCode() string {
 
 // codeHash keys the hash with a KEK-derived key, so a copy of the directory does not reveal codes.
 func (p *Provider) codeHash(tenant, pendingID, code string) string {
-	m := hmac.New(sha256.New, p.cfg.KEK.DeriveKey("signup-code"))
+	m := hmac.New(sha256.New, p.codeKey)
 	m.Write([]byte(tenant + "\x00" + pendingID + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
 }
