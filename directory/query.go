@@ -231,6 +231,11 @@ func (s *Store) Session(tenant, id string) (Session, error) {
 	return getJSON[Session](s, keySession(tenant, id))
 }
 
+// Sessions lists a tenant's sessions, ended ones included until they are removed.
+func (s *Store) Sessions(tenant string) ([]Session, error) {
+	return list[Session](s, tenantPrefixKind(tenant, "session"), "", 0)
+}
+
 // RefreshFamily reads one refresh-token family.
 func (s *Store) RefreshFamily(tenant, id string) (RefreshFamily, error) {
 	return getJSON[RefreshFamily](s, keyRefresh(tenant, id))

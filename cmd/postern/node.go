@@ -25,6 +25,7 @@ import (
 	"postern.dev/postern/edge/admin"
 	"postern.dev/postern/edge/mail"
 	"postern.dev/postern/edge/oidc"
+	"postern.dev/postern/edge/proxy"
 	"postern.dev/postern/edge/tokens"
 )
 
@@ -152,19 +153,25 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 			store.Close()
 			return nil, err
 		}
-		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: tokens.NewKeyRing(store, kek), KEK: kek,
+		keys := tokens.NewKeyRing(store, kek)
+		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: keys, KEK: kek,
 			PublicURL: publicURL, Log: log, Mail: func(ctx context.Context, tenant, to, subject, text string) error {
 				return sender.Send(ctx, mail.Message{Tenant: tenant, To: to, Subject: subject, Text: text})
 			}})
+		// The proxy comes first: a routed host never reaches the provider's endpoints.
+		px := proxy.New(proxy.Config{Store: store, Keys: keys, KEK: kek, Write: node, Exchange: provider.ExchangeCode,
+			PublicURL: publicURL, Log: log})
 		node.Listen(func(a cluster.Applied) {
 			if a.Restored {
 				provider.Invalidate("", "")
+				px.Invalidate("", "", "")
 			}
 			for _, c := range a.Changes {
 				provider.Invalidate(c.Tenant, c.Kind)
+				px.Invalidate(c.Tenant, c.Kind, c.ID)
 			}
 		})
-		rn.edge = edge.NewServer(node, log, provider)
+		rn.edge = edge.NewServer(node, log, px, provider)
 		go rn.edge.Serve(edgeLn)
 	}
 	if o.join != "" {

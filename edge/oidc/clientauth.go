@@ -18,6 +18,16 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "p
 // name themselves with client_id and must then be held to PKCE by the grant. requireConfidential refuses
 // public clients (introspection).
 func (p *Provider) authenticateClient(ctx *fasthttp.RequestCtx, te *tenantEntry, requireConfidential bool) (directory.App, *Error) {
+	if id, ok := ctx.UserValue(internalClient{}).(string); ok {
+		app, ok := p.app(te, id)
+		if !ok {
+			return directory.App{}, errInvalidClient("client authentication failed")
+		}
+		if _, routed, err := p.withRouteCallbacks(te.tenant.ID, app); err != nil || !routed {
+			return directory.App{}, errInvalidClient("client authentication failed")
+		}
+		return app, nil
+	}
 	args := ctx.PostArgs()
 	if args.Has("client_assertion") || args.Has("client_assertion_type") {
 		return p.authenticateAssertion(ctx, te)

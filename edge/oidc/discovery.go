@@ -16,6 +16,7 @@ func (p *Provider) metadata(ctx *fasthttp.RequestCtx, te *tenantEntry, oidc bool
 		"revocation_endpoint":                           iss + pathRevoke,
 		"introspection_endpoint":                        iss + pathIntrospect,
 		"userinfo_endpoint":                             iss + pathUserinfo,
+		"end_session_endpoint":                          iss + pathEndSession,
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
@@ -38,6 +39,7 @@ func (p *Provider) metadata(ctx *fasthttp.RequestCtx, te *tenantEntry, oidc bool
 		delete(m, "subject_types_supported")
 		delete(m, "id_token_signing_alg_values_supported")
 		delete(m, "claims_supported")
+		delete(m, "end_session_endpoint") // OpenID RP-Initiated Logout: not an RFC 8414 member
 	}
 	ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
 	writeJSON(ctx, fasthttp.StatusOK, m)

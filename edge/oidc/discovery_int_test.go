@@ -48,7 +48,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		}
 	}
 	_, m := getJSON(t, iss+"/.well-known/openid-configuration")
-	for _, ep := range []string{"userinfo_endpoint"} {
+	for _, ep := range []string{"userinfo_endpoint", "end_session_endpoint"} {
 		if v, _ := m[ep].(string); !strings.HasPrefix(v, iss+"/") {
 			t.Errorf("%s = %q", ep, v)
 		}

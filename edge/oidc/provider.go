@@ -120,7 +120,7 @@ func (p *Provider) Invalidate(tenant, kind string) {
 		p.cache.Clear()
 	} else {
 		switch kind {
-		case "tenant", "app", "key", "":
+		case "tenant", "app", "key", "route", "":
 			p.cache.Delete(tenant)
 		}
 	}
@@ -159,6 +159,10 @@ func (p *Provider) app(te *tenantEntry, clientID string) (directory.App, bool) {
 	}
 	gen := p.gen.Load()
 	a, err := p.cfg.Store.AppByClientID(te.tenant.ID, clientID)
+	if err != nil {
+		return directory.App{}, false
+	}
+	a, _, err = p.withRouteCallbacks(te.tenant.ID, a)
 	if err != nil {
 		return directory.App{}, false
 	}

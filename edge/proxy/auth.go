@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"strings"
 	"sync"
@@ -33,54 +32,11 @@ type assertion struct {
 // verified is what the proxy keeps of a verified access token.
 type verified struct {
 	tenant string
+	host   string // for a session cookie: the host it was sealed for
 	sub    string
 	jti    string
 	sid    string
 	exp    time.Time
-}
-
-// tokenCache maps sha256(token) to its verified claims, until exp. It is bounded: when full, an
-// arbitrary entry makes room (Go's map order), which is good enough against a flood of valid tokens and
-// costs nothing on the hit path.
-type tokenCache struct {
-	mu  sync.RWMutex
-	m   map[[32]byte]verified
-	max int
-}
-
-func newTokenCache(max int) *tokenCache {
-	return &tokenCache{m: make(map[[32]byte]verified), max: max}
-}
-
-func (c *tokenCache) get(k [32]byte, now time.Time) (verified, bool) {
-	c.mu.RLock()
-	v, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok && !now.Before(v.exp) {
-		c.mu.Lock()
-		delete(c.m, k)
-		c.mu.Unlock()
-		return verified{}, false
-	}
-	return v, ok
-}
-
-func (c *tokenCache) put(k [32]byte, v verified) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.m) >= c.max {
-		for old := range c.m {
-			delete(c.m, old)
-			break
-		}
-	}
-	c.m[k] = v
-}
-
-func (c *tokenCache) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
 }
 
 // errRefused is a token that is well formed and signed but not good for this request (revoked, ended
@@ -89,28 +45,32 @@ func (c *tokenCache) clear() {
 var errRefused = errors.New("refused")
 
 // bearer returns the token of an Authorization: Bearer header (RFC 6750 section 2.1; the scheme is
-// case-insensitive), and whether there was an Authorization header at all.
-func bearer(h []byte) (string, bool) {
+// case-insensitive), and whether there was an Authorization header at all. The token aliases the
+// header: it is copied only when it is verified and cached.
+func bearer(h []byte) ([]byte, bool) {
 	if len(h) == 0 {
-		return "", false
+		return nil, false
 	}
 	const scheme = "bearer "
 	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
-		return "", true
+		return nil, true
 	}
-	return string(bytes.TrimSpace(h[len(scheme):])), true
+	return bytes.TrimSpace(h[len(scheme):]), true
 }
 
 // authenticate checks an access token for the route and returns the identity it stands for. Signature
 // and claims are verified once per token and cached; revocation of the token (jti) and of its session
 // (sid) are read from the replica on every call, so a revocation applied here is honoured at once.
-func (p *Proxy) authenticate(rt *directory.Route, token string) (*identity, error) {
+func (p *Proxy) authenticate(rt *directory.Route, token []byte) (*identity, error) {
 	now := p.cfg.Now()
-	k := sha256.Sum256([]byte(token))
-	v, ok := p.tokens.get(k, now)
+	v, ok := p.tokens.get(string(token))
+	if ok && !now.Before(v.exp) {
+		p.tokens.delete(string(token))
+		ok = false
+	}
 	if !ok || v.tenant != rt.Tenant {
 		issuer := p.issuer(rt.Tenant)
-		claims, err := p.cfg.Keys.VerifyAccessToken(rt.Tenant, issuer, token, now)
+		claims, err := p.cfg.Keys.VerifyAccessToken(rt.Tenant, issuer, string(token), now)
 		if err != nil {
 			return nil, err
 		}
@@ -127,15 +87,18 @@ func (p *Proxy) authenticate(rt *directory.Route, token string) (*identity, erro
 			return nil, errRefused
 		}
 		if now.Before(v.exp) {
-			p.tokens.put(k, v)
+			p.tokens.put(string(token), v)
 		}
 	}
-	if p.cfg.Store.TokenRevoked(rt.Tenant, v.jti) {
+	if p.tokenRevoked(rt.Tenant, v.jti) {
 		return nil, errRefused
 	}
 	if v.sid != "" {
-		s, err := p.cfg.Store.Session(rt.Tenant, v.sid)
-		if err != nil || !s.RevokedAt.IsZero() || (!s.ExpiresAt.IsZero() && now.After(s.ExpiresAt)) {
+		live, err := p.sessionLive(rt.Tenant, v.sid, now)
+		if err != nil {
+			return nil, err
+		}
+		if !live {
 			return nil, errRefused
 		}
 	}
@@ -171,10 +134,9 @@ func audienceFits(aud any, issuer, host string) bool {
 
 // identity reads a user and their group names, from the cache.
 func (p *Proxy) identity(tenant, sub string) (*identity, error) {
-	m, _ := p.users.LoadOrStore(tenant, new(sync.Map))
-	users := m.(*sync.Map)
-	if id, ok := users.Load(sub); ok {
-		return id.(*identity), nil
+	k := recordKey{tenant, sub}
+	if id, ok := p.users.get(k); ok {
+		return id, nil
 	}
 	gen := p.gen.Load()
 	u, err := p.cfg.Store.User(tenant, sub)
@@ -201,9 +163,7 @@ func (p *Proxy) identity(tenant, sub string) (*identity, error) {
 	}
 	id.joined = strings.Join(id.groups, ",")
 	if p.gen.Load() == gen {
-		if prev, loaded := users.LoadOrStore(sub, id); loaded {
-			return prev.(*identity), nil
-		}
+		return p.users.putIfAbsent(k, id), nil
 	}
 	return id, nil
 }

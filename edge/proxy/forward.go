@@ -63,23 +63,32 @@ func (p *Proxy) upstream(raw string) (*upstream, error) {
 	return up, nil
 }
 
-// idleConn gives every read and write on an upstream connection its own deadline, so the upstream
-// timeout is an idle timeout rather than a bound on the whole exchange.
+// idleConn gives reads and writes on an upstream connection a moving deadline, so the upstream timeout
+// is an idle timeout rather than a bound on the whole exchange. Setting a deadline is not free, so it is
+// moved only once a quarter of the timeout has passed: a read or write may wait between 3/4 and all of
+// the timeout. Reads and writes each have one user at a time (the pool's, or one relay direction).
 type idleConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout         time.Duration
+	readBy, writeBy time.Time
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if now := time.Now(); c.readBy.Sub(now) < c.timeout*3/4 {
+		c.readBy = now.Add(c.timeout)
+		if err := c.Conn.SetReadDeadline(c.readBy); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *idleConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if now := time.Now(); c.writeBy.Sub(now) < c.timeout*3/4 {
+		c.writeBy = now.Add(c.timeout)
+		if err := c.Conn.SetWriteDeadline(c.writeBy); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Write(b)
 }
@@ -95,36 +104,20 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 	rt := e.route
 	path := string(ctx.Path())
 	if reserved(path) {
-		page(ctx, fasthttp.StatusNotFound, "Not found", "There is nothing here.", "")
+		p.reservedPath(ctx, rt, path)
 		return
 	}
-	var id *identity
-	if !public(rt, path) {
-		token, sent := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
-		if token != "" {
-			var err error
-			id, err = p.authenticate(rt, token)
-			if err != nil {
-				if !errors.Is(err, errRefused) && !errors.Is(err, errInvalidToken) {
-					ref := p.fail(rt, "authenticating", err)
-					page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
-					return
-				}
-				p.cfg.Log.Debug("proxy: token refused", "host", rt.Host, "tenant", rt.Tenant, "err", err)
-			}
-		}
-		if id == nil {
-			p.unauthenticated(ctx, rt, sent)
-			return
-		}
-		if !allowed(rt.Allow, string(ctx.Method()), path, id.groups) {
-			page(ctx, fasthttp.StatusForbidden, "Forbidden", "You are signed in, but not allowed here.", "")
-			return
-		}
+	id, ok := p.check(ctx, rt, string(ctx.Method()), path, string(ctx.URI().RequestURI()), redirectBrowsers)
+	if !ok {
+		return
 	}
 	if e.up == nil {
 		ref := p.fail(rt, "forwarding", errors.New("the route's upstream is unusable"))
 		page(ctx, fasthttp.StatusBadGateway, "Bad gateway", "The app behind this address cannot be reached.", ref)
+		return
+	}
+	if isWebSocket(&ctx.Request.Header) {
+		p.serveWebSocket(ctx, rt, e.up, id)
 		return
 	}
 	if err := p.prepare(ctx, rt, e.up, id); err != nil {
@@ -144,24 +137,6 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		return
 	}
 	stripHopByHop(&ctx.Response.Header)
-}
-
-// unauthenticated answers a request without a usable token: a sign-in redirect for a browser, 401
-// otherwise (RFC 6750 section 3).
-func (p *Proxy) unauthenticated(ctx *fasthttp.RequestCtx, rt *directory.Route, sentToken bool) {
-	if bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/html")) {
-		rd := string(ctx.URI().RequestURI())
-		ctx.Response.Header.Set(fasthttp.HeaderLocation, reservedPrefix+"sign_in?rd="+url.QueryEscape(rd))
-		ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
-		ctx.SetStatusCode(fasthttp.StatusFound)
-		return
-	}
-	challenge := `Bearer realm="` + rt.Host + `"`
-	if sentToken {
-		challenge += `, error="invalid_token"`
-	}
-	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
-	page(ctx, fasthttp.StatusUnauthorized, "Unauthorized", "Sign in to use this app.", "")
 }
 
 // fail logs an internal error under a fresh reference, which the error page shows.
@@ -196,7 +171,8 @@ const (
 )
 
 // hopByHop are the headers of one connection (RFC 9110 section 7.6.1), never forwarded. Upgrade goes
-// too until WebSocket passthrough arrives.
+// too: a plain request cannot switch protocols through the pool, and a WebSocket handshake puts it back
+// on a connection of its own (websocket.go).
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 	"Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
 
@@ -230,25 +206,20 @@ func spoofable(name []byte) bool {
 func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstream, id *identity) error {
 	req := &ctx.Request
 	h := &req.Header
-	var drop [][]byte
-	for k := range h.All() {
-		if spoofable(k) {
-			drop = append(drop, append([]byte(nil), k...))
-		}
-	}
-	for _, k := range drop {
-		h.DelBytes(k)
-	}
-	stripHopByHopRequest(h)
-	h.Del("Forwarded")
+	stripRequestHeaders(h)
+	stripPosternCookies(h)
 
-	xff := h.Peek(fasthttp.HeaderXForwardedFor)
-	ip := ctx.RemoteIP().String()
+	var buf [128]byte
+	xff := append(buf[:0], h.Peek(fasthttp.HeaderXForwardedFor)...)
 	if len(xff) > 0 {
-		h.Set(fasthttp.HeaderXForwardedFor, string(xff)+", "+ip)
-	} else {
-		h.Set(fasthttp.HeaderXForwardedFor, ip)
+		xff = append(xff, ", "...)
 	}
+	if ip := ctx.RemoteIP(); ip.To4() != nil {
+		xff = fasthttp.AppendIPv4(xff, ip)
+	} else {
+		xff = append(xff, ip.String()...)
+	}
+	h.SetBytesV(fasthttp.HeaderXForwardedFor, xff)
 	if ctx.IsTLS() {
 		h.Set(fasthttp.HeaderXForwardedProto, "https")
 	} else {
@@ -268,15 +239,20 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 	if err != nil {
 		return err
 	}
-	h.Set(headerUser, id.sub)
+	setIdentity(h.Set, id, a)
+	return nil
+}
+
+// setIdentity sets the identity headers, on the upstream request or the forward-auth answer.
+func setIdentity(set func(k, v string), id *identity, assertion string) {
+	set(headerUser, id.sub)
 	if id.email != "" {
-		h.Set(headerEmail, id.email)
+		set(headerEmail, id.email)
 	}
 	if id.joined != "" {
-		h.Set(headerGroups, id.joined)
+		set(headerGroups, id.joined)
 	}
-	h.Set(headerAssertion, a)
-	return nil
+	set(headerAssertion, assertion)
 }
 
 func connectionTokens(v []byte) []string {
@@ -289,17 +265,37 @@ func connectionTokens(v []byte) []string {
 	return out
 }
 
-func stripHopByHopRequest(h *fasthttp.RequestHeader) {
+// stripRequestHeaders removes, in one pass over the headers, what must not reach the upstream: the
+// identity headers in any spelling, hop-by-hop headers (with those the Connection header names), and
+// Forwarded (the proxy states the client's address in X-Forwarded-For; a Forwarded sent by the client
+// would contradict it). The common request has none of them and costs no allocation.
+func stripRequestHeaders(h *fasthttp.RequestHeader) {
+	var drop [][]byte
+	for k := range h.All() {
+		if spoofable(k) || hopByHopName(k) || bytes.EqualFold(k, []byte("Forwarded")) {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+	}
 	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
 		for _, t := range connectionTokens(c) {
 			if !spoofable([]byte(t)) {
-				h.Del(t)
+				drop = append(drop, []byte(t))
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		h.Del(k)
+	for _, k := range drop {
+		h.DelBytes(k)
 	}
+	h.Del(fasthttp.HeaderConnection) // kept by fasthttp as a flag as well as a header
+}
+
+func hopByHopName(k []byte) bool {
+	for _, n := range hopByHop {
+		if len(n) == len(k) && bytes.EqualFold(k, []byte(n)) {
+			return true
+		}
+	}
+	return false
 }
 
 func stripHopByHop(h *fasthttp.ResponseHeader) {
@@ -313,5 +309,17 @@ func stripHopByHop(h *fasthttp.ResponseHeader) {
 			continue // framing: fasthttp re-frames the streamed body itself
 		}
 		h.Del(k)
+	}
+}
+
+// stripPosternCookies keeps the proxy's own cookies from the upstream: the app has no use for them, and
+// a session cookie that reaches an app's logs is a session that can be replayed.
+func stripPosternCookies(h *fasthttp.RequestHeader) {
+	if !bytes.Contains(h.Peek(fasthttp.HeaderCookie), []byte("postern_proxy")) {
+		return
+	}
+	for _, name := range []string{sessionCookie, stateCookie} {
+		h.DelCookie(name)
+		h.DelCookie("__Host-" + name)
 	}
 }

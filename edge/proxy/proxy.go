@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -12,13 +13,30 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"postern.dev/postern/directory"
+	"postern.dev/postern/edge"
+	"postern.dev/postern/edge/oidc"
 	"postern.dev/postern/edge/tokens"
 )
+
+// Writer is what the proxy needs of the cluster: a replicated write (sign-out) and a barrier (to find a
+// session made on another edge a moment ago). *cluster.Node implements it.
+type Writer interface {
+	Propose(ctx context.Context, cmd directory.Command) (*directory.Result, error)
+	Barrier(ctx context.Context) error
+}
+
+// Exchange redeems an authorization code at the tenant's token endpoint for the app client
+// (oidc.Provider.ExchangeCode).
+type Exchange func(tenant, client, code, redirectURI, verifier string) (oidc.TokenSet, error)
 
 // Config wires a proxy.
 type Config struct {
 	Store *directory.Store
 	Keys  *tokens.KeyRing
+	// KEK seals the host session and sign-in state cookies.
+	KEK      *directory.KEK
+	Write    Writer
+	Exchange Exchange
 	// PublicURL is the edge's public base URL; a tenant's issuer is PublicURL + "/" + tenant.
 	PublicURL string
 	Log       *slog.Logger
@@ -39,19 +57,19 @@ type Proxy struct {
 	cfg Config
 	gen atomic.Uint64 // bumped by every invalidation; a load that raced one is not cached
 
-	routes   sync.Map // lower-cased host → *routeEntry (nil route: not routed)
-	negative atomic.Int64
+	routes *cache[string, *routeEntry] // lower-cased host → entry (nil route: not routed)
 
-	users sync.Map // tenant → *sync.Map (user id → *identity)
+	users *cache[recordKey, *identity]
 
-	tokens *tokenCache
+	tokens  *cache[string, verified] // bearer token → its verified claims
+	cookies *cache[string, verified] // session cookie value → what it opened to
+	state   stateCache
 
 	clients sync.Map // upstream URL → *upstream
 }
 
-// maxNegativeHosts bounds the cache of hosts that are not routed (the Host header is the client's to
-// choose); past it the negatives are dropped and start again.
-const maxNegativeHosts = 4096
+// maxHosts bounds the cache of hosts, routed or not (the Host header is the client's to choose).
+const maxHosts = 8192
 
 type routeEntry struct {
 	route *directory.Route // nil: the host is not routed
@@ -76,28 +94,42 @@ func New(cfg Config) *Proxy {
 		cfg.TokenCacheSize = 16384
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Proxy{cfg: cfg, tokens: newTokenCache(cfg.TokenCacheSize)}
+	n := cfg.TokenCacheSize
+	return &Proxy{cfg: cfg,
+		routes: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
+		tokens: newCache[string, verified](n), cookies: newCache[string, verified](n),
+		state: stateCache{sessions: newCache[recordKey, sessionState](n), revoked: newCache[recordKey, bool](n)}}
 }
 
-// Invalidate drops cached records of a tenant after a change of the given kind ("" tenant or kind:
-// everything). Wire it to the cluster's apply notifications. Revocations (kinds "revoked" and
-// "session") need nothing: they are read from the replica on every request.
-func (p *Proxy) Invalidate(tenant, kind string) {
+// Invalidate drops what the proxy cached of a record after a change to it (Kind and ID of a
+// [directory.Change]; "" tenant or kind: everything). Wire it to the cluster's apply notifications: the
+// proxy's revocation checks rely on it (see state.go).
+func (p *Proxy) Invalidate(tenant, kind, id string) {
 	p.gen.Add(1)
 	all := tenant == "" || kind == ""
 	if all || kind == "route" || kind == "tenant" {
-		p.routes.Clear()
-		p.negative.Store(0)
+		p.routes.clear()
 	}
-	if all || kind == "user" || kind == "group" || kind == "tenant" {
-		if tenant == "" {
-			p.users.Clear()
-		} else {
-			p.users.Delete(tenant)
-		}
+	ofTenant := func(k recordKey, _ *identity) bool { return k.tenant == tenant }
+	switch {
+	case all:
+		p.users.clear()
+		p.state.clear()
+	case kind == "tenant":
+		p.users.deleteFunc(ofTenant)
+		p.state.clear()
+	case kind == "group":
+		p.users.deleteFunc(ofTenant)
+	case kind == "user":
+		p.users.delete(recordKey{tenant, id})
+	case kind == "session":
+		p.state.sessions.delete(recordKey{tenant, id})
+	case kind == "revoked":
+		p.state.revoked.delete(recordKey{tenant, id})
 	}
 	if all || kind == "key" || kind == "tenant" {
 		p.tokens.clear()
+		p.cookies.clear()
 		if p.cfg.Keys != nil {
 			p.cfg.Keys.Invalidate(tenant)
 		}
@@ -111,8 +143,8 @@ func (p *Proxy) route(host []byte) *routeEntry {
 	if hasUpper(host) {
 		host = bytes.ToLower(host)
 	}
-	if e, ok := p.routes.Load(string(host)); ok {
-		return e.(*routeEntry)
+	if e, ok := p.routes.get(string(host)); ok {
+		return e
 	}
 	h := string(host)
 	gen := p.gen.Load()
@@ -135,21 +167,7 @@ func (p *Proxy) route(host []byte) *routeEntry {
 	if p.gen.Load() != gen {
 		return e
 	}
-	if e.route == nil {
-		if p.negative.Add(1) > maxNegativeHosts {
-			p.routes.Range(func(k, v any) bool {
-				if v.(*routeEntry).route == nil {
-					p.routes.Delete(k)
-				}
-				return true
-			})
-			p.negative.Store(1)
-		}
-	}
-	if prev, loaded := p.routes.LoadOrStore(h, e); loaded {
-		return prev.(*routeEntry)
-	}
-	return e
+	return p.routes.putIfAbsent(h, e)
 }
 
 func hasUpper(b []byte) bool {
@@ -165,8 +183,23 @@ func hasUpper(b []byte) bool {
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) bool {
 	e := p.route(ctx.Host())
 	if e.route == nil {
+		if path := ctx.Path(); bytes.HasPrefix(path, []byte(pathAuth)) && forwardAuthPath(string(path)) {
+			p.forwardAuth(ctx, string(path))
+			return true
+		}
 		return false
 	}
 	p.serve(ctx, e)
 	return true
 }
+
+// writeContext bounds a write or barrier the proxy waits for.
+func writeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// StreamsRequestBody tells the edge server that the proxy passes request bodies upstream as they arrive,
+// so uploads through it are not bounded by the server's buffer.
+func (p *Proxy) StreamsRequestBody() bool { return true }
+
+var _ edge.BodyStreamer = (*Proxy)(nil)

@@ -16,11 +16,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/valyala/fasthttp"
 
 	"postern.dev/postern/cluster"
 	"postern.dev/postern/cluster/clustertest"
 	"postern.dev/postern/directory"
+	"postern.dev/postern/edge"
 	"postern.dev/postern/edge/proxy"
 	"postern.dev/postern/edge/tokens"
 )
@@ -105,18 +105,10 @@ func newEnv(t testing.TB) *env {
 	e.proxy = proxy.New(proxy.Config{Store: store, Keys: e.keys, PublicURL: "https://id.example", UpstreamTimeout: 2 * time.Second})
 	node.Listen(func(a cluster.Applied) {
 		for _, c := range a.Changes {
-			e.proxy.Invalidate(c.Tenant, c.Kind)
+			e.proxy.Invalidate(c.Tenant, c.Kind, c.ID)
 		}
 	})
-	srv := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			if !e.proxy.Handle(ctx) {
-				ctx.Error("not found", fasthttp.StatusNotFound)
-			}
-		},
-		StreamRequestBody:     true,
-		NoDefaultServerHeader: true,
-	}
+	srv := edge.NewServer(node, nil, e.proxy) // the real edge server: streamed bodies, health last
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	e.upstream = newUpstream(t, e.release)

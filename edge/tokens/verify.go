@@ -39,6 +39,13 @@ func (r *KeyRing) VerifyAccessToken(tenant, issuer, token string, now time.Time)
 	return r.verify(tenant, issuer, token, now, isAccessTokenType, true)
 }
 
+// VerifyIDToken checks an ID token this tenant issued, as a relying party does on receiving one (OIDC
+// Core section 3.1.3.7): the same signature, key, issuer and time rules as [KeyRing.VerifyAccessToken],
+// with typ "JWT" (or none). Audience and nonce are the caller's to check.
+func (r *KeyRing) VerifyIDToken(tenant, issuer, token string, now time.Time) (Claims, error) {
+	return r.verify(tenant, issuer, token, now, func(typ string) bool { return typ == "" || strings.EqualFold(typ, TypeIDToken) }, true)
+}
+
 // VerifyIDTokenHint checks an ID token this tenant issued, as RP-initiated logout's id_token_hint: the
 // same signature, key and issuer rules, typ "JWT" (or none), but an expired token is still a good hint
 // (OpenID Connect RP-Initiated Logout 1.0, section 2).
