@@ -24,6 +24,14 @@ func (c *cache[K, V]) get(k K) (V, bool) {
 	return v, ok
 }
 
+// getBytes is get for a key held as bytes: indexing a map with string(b) does not copy b.
+func getBytes[V any](c *cache[string, V], b []byte) (V, bool) {
+	c.mu.RLock()
+	v, ok := c.m[string(b)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
 func (c *cache[K, V]) put(k K, v V) {
 	c.mu.Lock()
 	if _, ok := c.m[k]; !ok {

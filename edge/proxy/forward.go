@@ -255,11 +255,16 @@ func setIdentity(set func(k, v string), id *identity, assertion string) {
 	set(headerAssertion, assertion)
 }
 
+// connectionTokens lists the header names a Connection header value names (RFC 9110 section 7.6.1),
+// leaving out close and keep-alive; the usual values ("close", "keep-alive") cost no allocation.
 func connectionTokens(v []byte) []string {
 	var out []string
-	for _, t := range strings.Split(string(v), ",") {
-		if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
-			out = append(out, t)
+	for len(v) > 0 {
+		var t []byte
+		t, v, _ = bytes.Cut(v, []byte(","))
+		t = bytes.TrimSpace(t)
+		if len(t) > 0 && !bytes.EqualFold(t, []byte("close")) && !bytes.EqualFold(t, []byte("keep-alive")) {
+			out = append(out, string(t))
 		}
 	}
 	return out
@@ -298,17 +303,23 @@ func hopByHopName(k []byte) bool {
 	return false
 }
 
+// stripHopByHop removes the upstream's hop-by-hop headers from its response, in one pass (Transfer-
+// Encoding stays: it is framing, and fasthttp re-frames the streamed body itself).
 func stripHopByHop(h *fasthttp.ResponseHeader) {
-	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
-		for _, t := range connectionTokens(c) {
-			h.Del(t)
+	var drop [][]byte
+	for k := range h.All() {
+		if hopByHopName(k) && !bytes.EqualFold(k, []byte("Transfer-Encoding")) && !bytes.EqualFold(k, []byte("Connection")) {
+			drop = append(drop, append([]byte(nil), k...))
 		}
 	}
-	for _, k := range hopByHop {
-		if k == "Transfer-Encoding" {
-			continue // framing: fasthttp re-frames the streamed body itself
+	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
+		for _, t := range connectionTokens(c) {
+			drop = append(drop, []byte(t))
 		}
-		h.Del(k)
+		h.Del(fasthttp.HeaderConnection)
+	}
+	for _, k := range drop {
+		h.DelBytes(k)
 	}
 }
 

@@ -143,7 +143,7 @@ func (p *Proxy) route(host []byte) *routeEntry {
 	if hasUpper(host) {
 		host = bytes.ToLower(host)
 	}
-	if e, ok := p.routes.get(string(host)); ok {
+	if e, ok := getBytes(p.routes, host); ok {
 		return e
 	}
 	h := string(host)

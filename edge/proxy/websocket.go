@@ -2,12 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -35,8 +35,10 @@ func isWebSocket(h *fasthttp.RequestHeader) bool {
 
 // hasToken reports whether a comma-separated header value lists token, compared case-insensitively.
 func hasToken(v []byte, token string) bool {
-	for _, t := range strings.Split(string(v), ",") {
-		if strings.EqualFold(strings.TrimSpace(t), token) {
+	for len(v) > 0 {
+		var t []byte
+		t, v, _ = bytes.Cut(v, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(t), []byte(token)) {
 			return true
 		}
 	}
