@@ -14,10 +14,11 @@ import (
 // Where the original request is read from, in order:
 //   - host: X-Forwarded-Host (Traefik, Caddy; the nginx configuration sets it), else Host (Envoy keeps
 //     the original authority);
-//   - method: X-Forwarded-Method (Traefik, Caddy), X-Original-Method (nginx), else the request's own
-//     (Envoy sends the original method);
-//   - URI: X-Forwarded-Uri (Traefik, Caddy), X-Original-URI (nginx), else what follows /.postern/auth
-//     in the path (Envoy's path_prefix puts the original path after it).
+//   - on /.postern/auth_request (nginx): method and URI from X-Original-Method and X-Original-URI (the
+//     configuration sets them; a missing URI is refused, not read as "/");
+//   - on /.postern/auth: X-Forwarded-Method and X-Forwarded-Uri (Traefik, Caddy), else the request's
+//     own method and what follows /.postern/auth in the path (Envoy's path_prefix puts it there);
+//   - each endpoint ignores the other's headers, since some callers pass the client's headers along.
 //
 // The caller is trusted for these headers: it is the proxy the operator put in front of the app, and
 // whoever else calls the endpoint learns only what its own credentials allow.
@@ -46,19 +47,25 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 		page(ctx, fasthttp.StatusNotFound, "Not found", "No route of any tenant has the host "+safeText(host)+".", "")
 		return
 	}
-	method := firstValue(h.Peek("X-Forwarded-Method"))
-	if len(method) == 0 {
-		method = firstValue(h.Peek("X-Original-Method"))
+	// Each caller's own headers only: nginx's auth_request passes the client's headers along, so a
+	// client-sent X-Forwarded-Uri must mean nothing on the nginx endpoint, and X-Original-URI nothing
+	// on the other.
+	var method, uri []byte
+	if path == pathAuthRequest {
+		method, uri = firstValue(h.Peek("X-Original-Method")), h.Peek("X-Original-URI")
+		if len(uri) == 0 {
+			p.cfg.Log.Warn("proxy: auth_request without X-Original-URI; see the README's nginx configuration", "host", string(host))
+			page(ctx, fasthttp.StatusBadRequest, "Bad request", "X-Original-URI is missing: the proxy in front must send the original request URI.", "")
+			return
+		}
+	} else {
+		method, uri = firstValue(h.Peek("X-Forwarded-Method")), h.Peek("X-Forwarded-Uri")
+		if len(uri) == 0 {
+			uri = bytes.TrimPrefix(ctx.RequestURI(), []byte(pathAuth)) // Envoy's path_prefix
+		}
 	}
 	if len(method) == 0 {
 		method = ctx.Method()
-	}
-	uri := h.Peek("X-Forwarded-Uri")
-	if len(uri) == 0 {
-		uri = h.Peek("X-Original-URI")
-	}
-	if len(uri) == 0 && path != pathAuthRequest {
-		uri = bytes.TrimPrefix(ctx.RequestURI(), []byte(pathAuth))
 	}
 	if len(uri) == 0 || uri[0] != '/' {
 		uri = []byte("/")
