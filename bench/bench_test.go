@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"os"
 	"regexp"
@@ -67,6 +68,12 @@ func checkFigures(t *testing.T, figs Figures) {
 			t.Errorf("figure %q appears twice", f.Name)
 		}
 		byName[f.Name] = f
+		if strings.Contains(f.Name, " added ") { // a difference of two latencies: noise may make it negative
+			if math.IsNaN(f.Value) || math.IsInf(f.Value, 0) || f.HasBaseline {
+				t.Errorf("%s = %v (baseline: %v), want a finite number and no baseline", f.Name, f.Value, f.HasBaseline)
+			}
+			continue
+		}
 		if !(f.Value > 0) || math.IsInf(f.Value, 0) {
 			t.Errorf("%s = %v, want a positive number", f.Name, f.Value)
 		}
@@ -113,6 +120,9 @@ func TestSelect(t *testing.T) {
 	}
 	if got := Select(all, regexp.MustCompile(`^oidc/`)); len(got) != 3 {
 		t.Errorf("Select(^oidc/) kept %d, want 3", len(got))
+	}
+	if got := Select(all, regexp.MustCompile(`^proxy/`)); len(got) != 1 {
+		t.Errorf("Select(^proxy/) kept %d, want 1", len(got))
 	}
 	if got := Select(all, regexp.MustCompile(`no such`)); len(got) != 0 {
 		t.Errorf("Select(no such) kept %d", len(got))
@@ -194,6 +204,45 @@ func TestHistogramBucketsCoverEveryValue(t *testing.T) {
 		}
 		if mid := histValue(i); v >= histSub && math.Abs(float64(mid)-float64(v))/float64(v) > 1.0/histSub {
 			t.Errorf("value %d lands in bucket %d, whose middle %d is too far", v, i, mid)
+		}
+	}
+}
+
+// An open loop keeps its schedule whatever the answers' pace, and a late answer makes the operations due
+// behind it late too: they are charged from when they were due, not from when they could be sent.
+func TestOpenLoopChargesTheBacklog(t *testing.T) {
+	first := true
+	m, err := openLoop(t.Context(), 1, 100, 100*time.Millisecond, func(int) func(context.Context) error {
+		return func(context.Context) error {
+			if first { // the first answer takes 35 ms: the operations due at 10, 20 and 30 ms wait for it
+				first = false
+				time.Sleep(35 * time.Millisecond)
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ops != 10 {
+		t.Errorf("%d operations in 100 ms at 100/s, want 10", m.ops)
+	}
+	// Latencies are about 35, 25, 15, 5 ms and six of nothing: the 9th of 10 is the one due at 10 ms.
+	if got := m.hist.quantile(0.9); got < 20*time.Millisecond {
+		t.Errorf("p90 = %v, want at least 20 ms (the backlog behind the slow answer)", got)
+	}
+	if _, err := openLoop(t.Context(), 1, 0, time.Second, nil); err == nil {
+		t.Error("an open loop at rate 0 ran")
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		850: "850 ns", 1234 * time.Microsecond: "1.23 ms", 48200 * time.Millisecond: "48.2 s",
+		-1234 * time.Microsecond: "-1.23 ms", 0: "0 ns",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%d) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -9,7 +9,8 @@
 //
 // The package exists apart from the code it measures because it drives that code from the outside, through
 // the same constructors the binary uses (directory.Open, cluster.Start) or, for the edge, through the binary
-// itself (`postern dev` as a child process, over loopback HTTP, its CPU time read from /proc), and because
+// itself (`postern dev` as a child process, over loopback HTTP, its CPU time read from /proc; the auth
+// proxy's upstream and its baseline are child processes too, of cmd/postern-bench-peer), and because
 // later work keeps adding scenarios here: one table that every change can be checked against.
 //
 // # Notes

@@ -98,3 +98,73 @@ func closedLoop(ctx context.Context, workers int, d time.Duration, newOp func(wo
 	}
 	return m, ctx.Err()
 }
+
+// openLoop sends operations at a fixed rate for d, whatever the pace of the answers (an open loop: the
+// offered load is fixed, as when many independent users make it), spread over workers that each send one
+// at a time (on a connection of its own, say): worker w sends operations w, w+workers, w+2·workers, …,
+// operation k due at k/rate after the start. The phase lasts until the last operation returns; the first
+// error stops every worker and is returned.
+//
+// An operation's latency runs from when it was due if its worker was still busy then: the wait is the
+// system's doing, and a closed loop would hide it (coordinated omission). Otherwise it runs from when it
+// was sent, so that a timer waking late, the generator's doing, is not counted against the system.
+func openLoop(ctx context.Context, workers int, rate float64, d time.Duration, newOp func(worker int) func(context.Context) error) (*measure, error) {
+	if workers < 1 || !(rate > 0) {
+		return nil, errors.New("open loop needs at least one worker and a positive rate")
+	}
+	ops := make([]func(context.Context) error, workers)
+	for w := range ops {
+		ops[w] = newOp(w)
+	}
+	hists := make([]histogram, workers)
+	counts := make([]uint64, workers)
+	var (
+		stop     atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	due := func(k int) time.Time { return start.Add(time.Duration(float64(k) * float64(time.Second) / rate)) }
+	for w := range workers {
+		wg.Go(func() {
+			op, h := ops[w], &hists[w]
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			var n uint64
+			for k := w; !stop.Load() && ctx.Err() == nil; k += workers {
+				t0 := due(k)
+				if t0.Sub(start) >= d {
+					break
+				}
+				if wait := time.Until(t0); wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						continue // the loop's condition ends it
+					}
+					t0 = time.Now()
+				}
+				if err := op(ctx); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					stop.Store(true)
+					break
+				}
+				h.record(time.Since(t0))
+				n++
+			}
+			counts[w] = n
+		})
+	}
+	wg.Wait()
+	m := &measure{elapsed: time.Since(start)}
+	for w := range workers {
+		m.ops += counts[w]
+		m.hist.merge(&hists[w])
+	}
+	if firstErr != nil {
+		return m, firstErr
+	}
+	return m, ctx.Err()
+}

@@ -48,11 +48,11 @@ const es256BaselineName = "ES256 signatures (SHA-256 + ecdsa.SignASN1 on P-256, 
 // keep-alive connection, POST the token request with client_secret_basic. Besides the rate and latencies
 // it gives tokens per second of the edge process's own CPU time ("per core"), beside ES256 signatures per
 // second of one goroutine: the share of the server's CPU that is not the signature.
-func oidcClientCredentials(cfg Config, bin *posternBinary) Scenario {
+func oidcClientCredentials(cfg Config, bin *goBinary) Scenario {
 	return Scenario{
 		Name:     "oidc/client-credentials",
 		Baseline: es256BaselineName,
-		binary:   bin,
+		binaries: []*goBinary{bin},
 		Run: func(ctx context.Context) (Figures, error) {
 			dir, err := os.MkdirTemp(cfg.Dir, "postern-bench-oidc-cc-")
 			if err != nil {
@@ -137,11 +137,11 @@ func oidcClientCredentials(cfg Config, bin *posternBinary) Scenario {
 // to the token endpoint (200 with ID, access and refresh tokens). A redemption is one raft write (the code
 // redeemed and the refresh-token family created), so the baseline is that write alone: one-node raft
 // writes from as many concurrent proposers, on the same disk, in the same run.
-func oidcAuthCode(cfg Config, bin *posternBinary) Scenario {
+func oidcAuthCode(cfg Config, bin *goBinary) Scenario {
 	return Scenario{
 		Name:     "oidc/auth-code",
 		Baseline: fmt.Sprintf("1-node raft writes, %d proposers, same disk (one per redemption)", max(cfg.Writers, 1)),
-		binary:   bin,
+		binaries: []*goBinary{bin},
 		Run: func(ctx context.Context) (Figures, error) {
 			dir, err := os.MkdirTemp(cfg.Dir, "postern-bench-oidc-code-")
 			if err != nil {
@@ -232,12 +232,12 @@ func oidcAuthCode(cfg Config, bin *posternBinary) Scenario {
 // form (argon2id, then the session's raft write; 302 to the client with a code). The baseline is argon2id
 // alone: directory.VerifyPassword of a hash of the same password, on as many goroutines. 2 per CPU are
 // enough to keep every core on argon2id while some sign-ins wait for their write.
-func oidcPasswordSignIn(cfg Config, bin *posternBinary) Scenario {
+func oidcPasswordSignIn(cfg Config, bin *goBinary) Scenario {
 	workers := 2 * runtime.NumCPU()
 	return Scenario{
 		Name:     "oidc/password-sign-in",
 		Baseline: fmt.Sprintf("argon2id only (directory.VerifyPassword, m=19 MiB t=2 p=1), %d goroutines", workers),
-		binary:   bin,
+		binaries: []*goBinary{bin},
 		Run: func(ctx context.Context) (Figures, error) {
 			dir, err := os.MkdirTemp(cfg.Dir, "postern-bench-oidc-signin-")
 			if err != nil {
@@ -359,11 +359,16 @@ type discovery struct {
 // discover reads the demo tenant's discovery document and its JWKS, as a client configured with just the
 // issuer does.
 func discover(ctx context.Context, e *devEdge) (*discovery, error) {
+	return discoverTenant(ctx, e, oidcTenant)
+}
+
+// discoverTenant is discover for any tenant.
+func discoverTenant(ctx context.Context, e *devEdge, tenant string) (*discovery, error) {
 	var d discovery
-	if err := getJSON(ctx, e.http, e.issuer(oidcTenant)+"/.well-known/openid-configuration", &d); err != nil {
+	if err := getJSON(ctx, e.http, e.issuer(tenant)+"/.well-known/openid-configuration", &d); err != nil {
 		return nil, err
 	}
-	if d.Issuer != e.issuer(oidcTenant) || d.TokenEndpoint == "" || d.AuthorizationEndpoint == "" || d.JWKSURI == "" {
+	if d.Issuer != e.issuer(tenant) || d.TokenEndpoint == "" || d.AuthorizationEndpoint == "" || d.JWKSURI == "" {
 		return nil, fmt.Errorf("discovery: unexpected metadata %+v", d)
 	}
 	if err := getJSON(ctx, e.http, d.JWKSURI, &d.keys); err != nil {
@@ -567,21 +572,30 @@ func raftWriter(ctx context.Context, cfg Config, parent string, writers int) (fu
 // conditions, which back-to-back phases do not. Idle, the side not being measured costs nothing: an edge
 // or a raft node waiting for requests uses no CPU.
 func alternate(d time.Duration, a, b func(time.Duration) (*measure, error)) (ma, mb *measure, err error) {
+	ms, err := alternateAll(d, a, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ms[0], ms[1], nil
+}
+
+// alternateAll is alternate for any number of phases, measured in turns in the order given.
+func alternateAll(d time.Duration, phases ...func(time.Duration) (*measure, error)) ([]*measure, error) {
 	rounds := max(1, min(5, int(d/time.Second)))
-	ma, mb = &measure{}, &measure{}
+	sums := make([]*measure, len(phases))
+	for i := range sums {
+		sums[i] = &measure{}
+	}
 	for range rounds {
-		for _, side := range []struct {
-			phase func(time.Duration) (*measure, error)
-			sum   *measure
-		}{{a, ma}, {b, mb}} {
-			m, err := side.phase(d / time.Duration(rounds))
+		for i, phase := range phases {
+			m, err := phase(d / time.Duration(rounds))
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			side.sum.add(m)
+			sums[i].add(m)
 		}
 	}
-	return ma, mb, nil
+	return sums, nil
 }
 
 // cpuMeter adds up a process's CPU time over the phases it is put around.
@@ -616,9 +630,12 @@ func (c *cpuMeter) perSecond(m *measure, what string) (float64, error) {
 }
 
 // edgeClient is one keep-alive connection to the edge.
-func edgeClient(e *devEdge) *fasthttp.HostClient {
+func edgeClient(e *devEdge) *fasthttp.HostClient { return connection(e.edgeAddr()) }
+
+// connection is one keep-alive connection to addr (host:port), whatever host a request names.
+func connection(addr string) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
-		Addr: strings.TrimPrefix(e.edgeURL, "http://"), MaxConns: 1,
+		Addr: addr, MaxConns: 1,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxIdleConnDuration: time.Minute,
 	}
 }
@@ -729,7 +746,18 @@ var (
 // signIn runs a password sign-in from the authorization request to the code: authorize redirects to the
 // sign-in page, the page gives its form and CSRF token, and posting the form redirects to the client.
 func (b *browser) signIn(d *discovery, app createdApp, pk pkce) (string, error) {
-	if err := b.do(fasthttp.MethodGet, authorizeURL(d, app, pk, "s2"), nil); err != nil {
+	loc, err := b.signInFrom(d, authorizeURL(d, app, pk, "s2"))
+	if err != nil {
+		return "", err
+	}
+	return codeFrom(d, loc, "s2")
+}
+
+// signInFrom runs a password sign-in from an authorization request (a URL of the issuer's authorize
+// endpoint, made by the bench or by a relying party such as the proxy) and returns where the answer
+// redirects: the client's redirect URI with the code.
+func (b *browser) signInFrom(d *discovery, authorize string) (string, error) {
+	if err := b.do(fasthttp.MethodGet, authorize, nil); err != nil {
 		return "", err
 	}
 	page, err := b.redirect("authorize without a session")
@@ -754,11 +782,7 @@ func (b *browser) signIn(d *discovery, app createdApp, pk pkce) (string, error) 
 	if err := b.do(fasthttp.MethodPost, html.UnescapeString(string(action[1])), form); err != nil {
 		return "", err
 	}
-	loc, err := b.redirect("posting the sign-in form")
-	if err != nil {
-		return "", err
-	}
-	return codeFrom(d, loc, "s2")
+	return b.redirect("posting the sign-in form")
 }
 
 // redeem exchanges a code at the token endpoint (client_secret_basic) and returns the 200 answer's body.

@@ -6,20 +6,19 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -27,10 +26,12 @@ import (
 // users' browsers would, and read that process's CPU time from /proc to give figures per core of the
 // server alone (the load generator runs on the same machine and would otherwise be counted with it).
 
-// posternBinary is cmd/postern, built once for every scenario of a run that needs it.
+// goBinary is a command of this module (cmd/postern, or the bench's own peer), built once for every
+// scenario of a run that needs it.
 //
-// Concurrency: path may be called from any goroutine.
-type posternBinary struct {
+// Concurrency: get and remove may be called from any goroutine.
+type goBinary struct {
+	pkg    string // the import path of the command, e.g. postern.dev/postern/cmd/postern
 	parent string // where the build directory goes; "" means os.TempDir()
 	log    *slog.Logger
 
@@ -42,43 +43,44 @@ type posternBinary struct {
 // get builds the binary on first use, with `go build` in the module this package belongs to (the go
 // command and the source must be there: postern-bench runs from a checkout), and returns its path. A
 // failed build is tried again by the next caller.
-func (b *posternBinary) get(ctx context.Context) (string, error) {
+func (b *goBinary) get(ctx context.Context) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.path != "" {
 		return b.path, nil
 	}
+	name := path.Base(b.pkg)
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("building postern: finding the go command: %w", err)
+		return "", fmt.Errorf("building %s: finding the go command: %w", name, err)
 	}
 	out, err := exec.CommandContext(ctx, goCmd, "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("building postern: go env GOMOD: %w", err)
+		return "", fmt.Errorf("building %s: go env GOMOD: %w", name, err)
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("building postern: not inside the postern module (run postern-bench from a checkout)")
+		return "", fmt.Errorf("building %s: not inside the postern module (run postern-bench from a checkout)", name)
 	}
 	dir, err := os.MkdirTemp(b.parent, "postern-bench-bin-")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "postern")
+	bin := filepath.Join(dir, name)
 	start := time.Now()
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", path, "postern.dev/postern/cmd/postern")
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, b.pkg)
 	build.Dir = filepath.Dir(gomod)
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("building postern: go build ./cmd/postern: %w\n%s", err, out)
+		return "", fmt.Errorf("building %s: go build %s: %w\n%s", name, b.pkg, err, out)
 	}
-	b.log.Info("built postern", "path", path, "elapsed", time.Since(start).Round(time.Millisecond))
-	b.dir, b.path = dir, path
-	return path, nil
+	b.log.Info("built "+name, "path", bin, "elapsed", time.Since(start).Round(time.Millisecond))
+	b.dir, b.path = dir, bin
+	return bin, nil
 }
 
 // remove deletes the build; the next get builds again.
-func (b *posternBinary) remove() {
+func (b *goBinary) remove() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.dir != "" {
@@ -91,10 +93,8 @@ func (b *posternBinary) remove() {
 // scenario's directory, the sample tenant "demo" created, and the edge and admin API on free loopback
 // ports.
 type devEdge struct {
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once the process has been reaped
-	logPath  string        // its standard error (the structured log)
-	edgeURL  string        // http://127.0.0.1:port, also the public URL: issuers are edgeURL + "/" + tenant
+	*child
+	edgeURL  string // http://127.0.0.1:port, also the public URL: issuers are edgeURL + "/" + tenant
 	adminURL string
 	token    string // admin API bearer token
 	http     *http.Client
@@ -107,53 +107,33 @@ var (
 
 // startDevEdge starts `postern dev` with its data in dir and waits until it has printed its URLs and its
 // edge answers ready. The caller stops it.
-func startDevEdge(ctx context.Context, bin *posternBinary, dir string, log *slog.Logger) (_ *devEdge, err error) {
+func startDevEdge(ctx context.Context, bin *goBinary, dir string, log *slog.Logger) (_ *devEdge, err error) {
 	path, err := bin.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	tok := make([]byte, 24)
 	rand.Read(tok)
-	e := &devEdge{
-		exited: make(chan struct{}), logPath: filepath.Join(dir, "postern.log"),
-		token: base64.RawURLEncoding.EncodeToString(tok),
-		http:  &http.Client{Timeout: 30 * time.Second},
-	}
-	stdoutPath := filepath.Join(dir, "postern.out")
-	stdout, err := os.Create(stdoutPath)
-	if err != nil {
-		return nil, err
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(e.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
-	e.cmd = exec.Command(path, "dev", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0",
-		"--admin-listen", "127.0.0.1:0", "--sample-upstream-listen", "127.0.0.1:0")
+	e := &devEdge{token: base64.RawURLEncoding.EncodeToString(tok), http: &http.Client{Timeout: 30 * time.Second}}
 	// Only the admin token comes from the environment: the KEK is generated in the data directory.
-	e.cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "POSTERN_") }),
+	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "POSTERN_") }),
 		"POSTERN_ADMIN_TOKEN="+e.token)
-	e.cmd.Stdout, e.cmd.Stderr = stdout, stderr
-	e.cmd.SysProcAttr = childProcAttr()
-	if err := e.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting postern dev: %w", err)
+	e.child, err = startChild("postern dev", path, []string{"dev", "--data", filepath.Join(dir, "data"),
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--sample-upstream-listen", "127.0.0.1:0"},
+		env, dir, "postern")
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		e.cmd.Wait()
-		close(e.exited)
-	}()
 	defer func() {
 		if err != nil {
 			e.stop()
 			err = fmt.Errorf("%w%s", err, e.logTail())
 		}
 	}()
-	log.Info("started postern dev", "pid", e.cmd.Process.Pid)
+	log.Info("started postern dev", "pid", e.pid())
 
 	printed := func() bool {
-		out, _ := os.ReadFile(stdoutPath)
+		out := e.output()
 		if m := devEdgeLine.FindSubmatch(out); m != nil {
 			e.edgeURL = string(m[1])
 		}
@@ -188,43 +168,14 @@ func startDevEdge(ctx context.Context, bin *posternBinary, dir string, log *slog
 	return e, nil
 }
 
-func (e *devEdge) hasExited() bool {
-	select {
-	case <-e.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits until it is gone; calling it again
-// does nothing.
+// stop ends the process and closes the admin client's connections; calling it again does nothing.
 func (e *devEdge) stop() {
-	if e.hasExited() {
-		return
-	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.exited:
-	case <-time.After(10 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.exited
-	}
+	e.child.stop()
 	e.http.CloseIdleConnections()
 }
 
-// logTail is the end of the process's log, for an error message.
-func (e *devEdge) logTail() string {
-	b, err := os.ReadFile(e.logPath)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	const tail = 4 << 10
-	if len(b) > tail {
-		b = b[len(b)-tail:]
-	}
-	return "\npostern dev log (end):\n" + string(b)
-}
+// edgeAddr is the edge's listener, host:port.
+func (e *devEdge) edgeAddr() string { return strings.TrimPrefix(e.edgeURL, "http://") }
 
 // issuer is the tenant's issuer (the edge's public URL is its listener in dev mode).
 func (e *devEdge) issuer(tenant string) string { return e.edgeURL + "/" + tenant }
@@ -266,8 +217,6 @@ func (e *devEdge) admin(ctx context.Context, method, path string, body, out any)
 	}
 	return nil
 }
-
-func (e *devEdge) pid() int { return e.cmd.Process.Pid }
 
 // userHZ is the unit of the times in /proc/<pid>/stat: USER_HZ, which Linux fixes at 100 on every
 // architecture Go supports, whatever the kernel's own tick rate.

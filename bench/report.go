@@ -89,9 +89,11 @@ func formatRate(v float64) string {
 }
 
 // formatDuration writes a duration to three significant digits in the unit that suits it: 850 ns, 1.23 ms,
-// 48.2 s.
+// 48.2 s; a difference of durations may be negative: -1.23 ms.
 func formatDuration(d time.Duration) string {
 	switch {
+	case d < 0:
+		return "-" + formatDuration(-d)
 	case d < time.Microsecond:
 		return strconv.FormatInt(int64(d), 10) + " ns"
 	case d < time.Millisecond:

@@ -49,16 +49,17 @@ type Scenario struct {
 	// stops early, with ctx's error, when ctx ends.
 	Run func(ctx context.Context) (Figures, error)
 
-	// binary is the postern binary the scenario runs as a child process, if any: built on first use and
-	// shared by the scenarios of one Scenarios call, it is removed by Run after the last of them (or with
-	// Config.Dir by whoever removes that).
-	binary *posternBinary
+	// binaries are the commands the scenario runs as child processes, if any (postern, the bench's peer):
+	// each built on first use and shared by the scenarios of one Scenarios call, they are removed by Run
+	// after the last of them (or with Config.Dir by whoever removes that).
+	binaries []*goBinary
 }
 
 // Scenarios is the registry: every scenario, in the order the table lists them. A new scenario is a new line
 // here.
 func Scenarios(cfg Config) []Scenario {
-	bin := &posternBinary{parent: cfg.Dir, log: cfg.logger()}
+	bin := &goBinary{pkg: "postern.dev/postern/cmd/postern", parent: cfg.Dir, log: cfg.logger()}
+	peer := &goBinary{pkg: peerPackage, parent: cfg.Dir, log: cfg.logger()}
 	return []Scenario{
 		raftWrites(cfg, 1),
 		raftWrites(cfg, 3),
@@ -66,6 +67,7 @@ func Scenarios(cfg Config) []Scenario {
 		oidcClientCredentials(cfg, bin),
 		oidcAuthCode(cfg, bin),
 		oidcPasswordSignIn(cfg, bin),
+		proxyForward(cfg, bin, peer),
 	}
 }
 
@@ -115,8 +117,8 @@ func Run(ctx context.Context, scenarios []Scenario, log *slog.Logger) Report {
 		r.Results = append(r.Results, res)
 	}
 	for _, s := range scenarios {
-		if s.binary != nil {
-			s.binary.remove()
+		for _, b := range s.binaries {
+			b.remove()
 		}
 	}
 	return r
