@@ -91,12 +91,18 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 				defer edgeConns[w].CloseIdleConnections()
 				defer bareConns[w].CloseIdleConnections()
 			}
+			// Pairs of (bare proxy, postern) sent the very same request, credentials included: the bare
+			// proxy reads and forwards the token or cookie too, as any proxy in front of an app would.
+			bearer, cookie := "Bearer "+cr.bearer, proxySessionCookie+"="+cr.cookie
 			targets := []proxyTarget{
-				{name: "bare proxy", conns: bareConns, uri: "http://" + bare.addr + "/", cpu: cpuMeter{pid: bare.pid()}},
+				{name: "bare proxy, bearer header", conns: bareConns, uri: "http://" + bare.addr + "/", header: "Authorization",
+					value: bearer, cpu: cpuMeter{pid: bare.pid()}},
 				{name: "bearer token", conns: edgeConns, uri: "http://" + host + "/", header: "Authorization",
-					value: "Bearer " + cr.bearer, cpu: cpuMeter{pid: e.pid()}},
+					value: bearer, cpu: cpuMeter{pid: e.pid()}},
+				{name: "bare proxy, cookie header", conns: bareConns, uri: "http://" + bare.addr + "/", header: "Cookie",
+					value: cookie, cpu: cpuMeter{pid: bare.pid()}},
 				{name: "session cookie", conns: edgeConns, uri: "http://" + host + "/", header: "Cookie",
-					value: proxySessionCookie + "=" + cr.cookie, cpu: cpuMeter{pid: e.pid()}},
+					value: cookie, cpu: cpuMeter{pid: e.pid()}},
 			}
 			saturated := make([]func(time.Duration) (*measure, error), len(targets))
 			for i := range targets {
@@ -130,22 +136,22 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 					"open_loop_p50", lat[i].p50(), "open_loop_p99", lat[i].p99())
 			}
 			figs := Figures{}
-			for i := 1; i < len(targets); i++ {
-				t := &targets[i]
+			for i := 1; i < len(targets); i += 2 {
+				t, b := &targets[i], i-1
 				figs = append(figs,
 					rate(fmt.Sprintf("%s: requests/s, saturated (%d keep-alive connections)", t.name, conns), sat[i].perSecond()).
-						against(sat[0].perSecond()),
+						againstNamed(targets[b].name, sat[b].perSecond()),
 					latency(t.name+": edge CPU time per request, saturated", cpu[i]).
-						against(float64(cpu[0])),
+						againstNamed(targets[b].name, float64(cpu[b])),
 				)
 			}
 			figs = append(figs, rate("open loop: offered requests/s (half the bare proxy's saturation)", half))
-			for i := 1; i < len(targets); i++ {
-				t := &targets[i]
+			for i := 1; i < len(targets); i += 2 {
+				t, b := &targets[i], i-1
 				figs = append(figs,
-					latency(t.name+", open loop: p50", lat[i].p50()).against(float64(lat[0].p50())),
-					latency(t.name+", open loop: p99", lat[i].p99()).against(float64(lat[0].p99())),
-					latency(t.name+", open loop: p99 added (minus the bare proxy's)", lat[i].p99()-lat[0].p99()),
+					latency(t.name+", open loop: p50", lat[i].p50()).againstNamed(targets[b].name, float64(lat[b].p50())),
+					latency(t.name+", open loop: p99", lat[i].p99()).againstNamed(targets[b].name, float64(lat[b].p99())),
+					latency(t.name+", open loop: p99 added (minus the bare proxy's)", lat[i].p99()-lat[b].p99()),
 				)
 			}
 			return figs, nil
@@ -154,7 +160,7 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 }
 
 // proxyTarget is what one side of the proxy scenario sends: a GET of uri, on conns, with one header of
-// credentials (none for the bare proxy), and the CPU time of the process that answers it.
+// credentials (the same for the bare proxy as for Postern), and the CPU time of the process that answers it.
 type proxyTarget struct {
 	name          string
 	conns         []*fasthttp.HostClient

@@ -137,7 +137,15 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		return
 	}
 	stripHopByHop(&ctx.Response.Header)
+	if cl := ctx.Response.Header.ContentLength(); cl >= 0 && cl <= smallBody {
+		// A small answer of known length is in memory already or nearly: take it now, which gives the
+		// upstream connection back at once and lets the server write a plain body.
+		ctx.Response.Body()
+	}
 }
+
+// smallBody is the largest upstream answer of known length that is read whole rather than streamed.
+const smallBody = 64 << 10
 
 // fail logs an internal error under a fresh reference, which the error page shows.
 func (p *Proxy) fail(rt *directory.Route, doing string, err error) string {
@@ -219,13 +227,14 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 	} else {
 		xff = append(xff, ip.String()...)
 	}
-	h.SetBytesV(fasthttp.HeaderXForwardedFor, xff)
+	// The names are written in canonical form already: SetCanonical skips normalising them.
+	h.SetCanonical(keyXForwardedFor, xff)
 	if ctx.IsTLS() {
-		h.Set(fasthttp.HeaderXForwardedProto, "https")
+		h.SetCanonical(keyXForwardedProto, []byte("https"))
 	} else {
-		h.Set(fasthttp.HeaderXForwardedProto, "http")
+		h.SetCanonical(keyXForwardedProto, []byte("http"))
 	}
-	h.SetBytesV(fasthttp.HeaderXForwardedHost, ctx.Host())
+	h.SetCanonical(keyXForwardedHost, ctx.Host())
 
 	uri := req.URI()
 	uri.SetScheme(up.scheme)
@@ -239,21 +248,32 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 	if err != nil {
 		return err
 	}
-	setIdentity(h.Set, id, a)
+	setIdentity(func(k []byte, v string) { h.SetCanonical(k, []byte(v)) }, id, a)
 	return nil
 }
 
 // setIdentity sets the identity headers, on the upstream request or the forward-auth answer.
-func setIdentity(set func(k, v string), id *identity, assertion string) {
-	set(headerUser, id.sub)
+func setIdentity(set func(k []byte, v string), id *identity, assertion string) {
+	set(keyUser, id.sub)
 	if id.email != "" {
-		set(headerEmail, id.email)
+		set(keyEmail, id.email)
 	}
 	if id.joined != "" {
-		set(headerGroups, id.joined)
+		set(keyGroups, id.joined)
 	}
-	set(headerAssertion, assertion)
+	set(keyAssertion, assertion)
 }
+
+// Header names as canonical bytes, for SetCanonical.
+var (
+	keyUser            = []byte(headerUser)
+	keyEmail           = []byte(headerEmail)
+	keyGroups          = []byte(headerGroups)
+	keyAssertion       = []byte(headerAssertion)
+	keyXForwardedFor   = []byte(fasthttp.HeaderXForwardedFor)
+	keyXForwardedProto = []byte(fasthttp.HeaderXForwardedProto)
+	keyXForwardedHost  = []byte(fasthttp.HeaderXForwardedHost)
+)
 
 // connectionTokens lists the header names a Connection header value names (RFC 9110 section 7.6.1),
 // leaving out close and keep-alive; the usual values ("close", "keep-alive") cost no allocation.
@@ -324,13 +344,52 @@ func stripHopByHop(h *fasthttp.ResponseHeader) {
 }
 
 // stripPosternCookies keeps the proxy's own cookies from the upstream: the app has no use for them, and
-// a session cookie that reaches an app's logs is a session that can be replayed.
+// a session cookie that reaches an app's logs is a session that can be replayed. A request without them
+// keeps its Cookie header untouched.
 func stripPosternCookies(h *fasthttp.RequestHeader) {
-	if !bytes.Contains(h.Peek(fasthttp.HeaderCookie), []byte("postern_proxy")) {
+	raw := h.Peek(fasthttp.HeaderCookie)
+	if !bytes.Contains(raw, []byte(sessionCookie)) {
 		return
 	}
-	for _, name := range []string{sessionCookie, stateCookie} {
-		h.DelCookie(name)
-		h.DelCookie("__Host-" + name)
+	var buf [512]byte
+	kept := buf[:0]
+	for rest := raw; len(rest) > 0; {
+		var pair []byte
+		pair, rest, _ = bytes.Cut(rest, []byte(";"))
+		pair = bytes.TrimSpace(pair)
+		name, _, _ := bytes.Cut(pair, []byte("="))
+		if len(pair) == 0 || posternCookie(name) {
+			continue
+		}
+		if len(kept) > 0 {
+			kept = append(kept, "; "...)
+		}
+		kept = append(kept, pair...)
 	}
+	h.Del(fasthttp.HeaderCookie)
+	if len(kept) > 0 {
+		// fasthttp parses a Cookie header it is given and writes the pairs back: a quoted value loses
+		// its quotes (RFC 6265 servers read it the same).
+		h.SetCanonical([]byte(fasthttp.HeaderCookie), kept)
+	}
+}
+
+func posternCookie(name []byte) bool {
+	name = bytes.TrimPrefix(name, []byte("__Host-"))
+	return string(name) == sessionCookie || string(name) == stateCookie
+}
+
+// cookieValue finds one cookie in a raw Cookie header (RFC 6265 section 4.2.1: name=value pairs
+// separated by ";"), without parsing the others: on the proxy's path the app's cookies are only
+// passed along.
+func cookieValue(raw []byte, name string) []byte {
+	for len(raw) > 0 {
+		var pair []byte
+		pair, raw, _ = bytes.Cut(raw, []byte(";"))
+		pair = bytes.TrimLeft(pair, " ")
+		if len(pair) > len(name) && pair[len(name)] == '=' && string(pair[:len(name)]) == name {
+			return bytes.TrimSpace(pair[len(name)+1:])
+		}
+	}
+	return nil
 }

@@ -99,5 +99,5 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
 		return
 	}
-	setIdentity(ctx.Response.Header.Set, id, a)
+	setIdentity(func(k []byte, v string) { ctx.Response.Header.SetCanonical(k, []byte(v)) }, id, a)
 }

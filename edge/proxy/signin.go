@@ -74,8 +74,9 @@ func cookieName(ctx *fasthttp.RequestCtx, name string) string {
 }
 
 const (
-	sessionCookie = "postern_proxy"
-	stateCookie   = "postern_proxy_state"
+	sessionCookie     = "postern_proxy"
+	stateCookie       = "postern_proxy_state"
+	hostSessionCookie = "__Host-" + sessionCookie
 )
 
 func setCookie(ctx *fasthttp.RequestCtx, name, value string, maxAge time.Duration) {
@@ -126,7 +127,11 @@ func (p *Proxy) open(raw []byte, context string, v any) bool {
 // sealed cookie is done once per cookie value and cached like a verified token; the session's liveness
 // and the user are checked on every request, from the caches that apply notifications keep true.
 func (p *Proxy) cookieSession(ctx *fasthttp.RequestCtx, rt *directory.Route) (*identity, error) {
-	raw := ctx.Request.Header.Cookie(cookieName(ctx, sessionCookie))
+	name := sessionCookie
+	if secure(ctx) {
+		name = hostSessionCookie
+	}
+	raw := cookieValue(ctx.Request.Header.Peek(fasthttp.HeaderCookie), name)
 	if len(raw) == 0 {
 		return nil, errRefused
 	}
