@@ -24,7 +24,7 @@ const (
 // identity and true for a public path, the identity and true when allowed; otherwise it writes the
 // answer (302 or 401 when not signed in, 403 when not allowed, 503 when the replica failed) and returns
 // false. A bearer token, when sent, is what counts; otherwise the host's session cookie.
-func (p *Proxy) check(ctx *fasthttp.RequestCtx, rt *directory.Route, method, path, requestURI string, how refusal) (*identity, bool) {
+func (p *Proxy) check(ctx *fasthttp.RequestCtx, rt *directory.Route, method, path string, requestURI []byte, how refusal) (*identity, bool) {
 	if public(rt, path) {
 		return nil, true
 	}
@@ -59,9 +59,9 @@ func (p *Proxy) check(ctx *fasthttp.RequestCtx, rt *directory.Route, method, pat
 
 // unauthenticated answers a request without usable credentials: the sign-in address for a browser
 // (Accept names text/html), 401 with WWW-Authenticate: Bearer otherwise (RFC 6750 section 3).
-func (p *Proxy) unauthenticated(ctx *fasthttp.RequestCtx, rt *directory.Route, sentToken bool, requestURI string, how refusal) {
+func (p *Proxy) unauthenticated(ctx *fasthttp.RequestCtx, rt *directory.Route, sentToken bool, requestURI []byte, how refusal) {
 	if !sentToken && bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/html")) {
-		signIn := pathSignIn + "?rd=" + url.QueryEscape(requestURI)
+		signIn := pathSignIn + "?rd=" + url.QueryEscape(string(requestURI))
 		if how == redirectBrowsers {
 			redirect(ctx, signIn)
 			return

@@ -107,7 +107,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		p.reservedPath(ctx, rt, path)
 		return
 	}
-	id, ok := p.check(ctx, rt, string(ctx.Method()), path, string(ctx.URI().RequestURI()), redirectBrowsers)
+	id, ok := p.check(ctx, rt, string(ctx.Method()), path, ctx.URI().RequestURI(), redirectBrowsers)
 	if !ok {
 		return
 	}
@@ -248,18 +248,18 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 	if err != nil {
 		return err
 	}
-	setIdentity(func(k []byte, v string) { h.SetCanonical(k, []byte(v)) }, id, a)
+	setIdentity(h.SetCanonical, id, a)
 	return nil
 }
 
 // setIdentity sets the identity headers, on the upstream request or the forward-auth answer.
-func setIdentity(set func(k []byte, v string), id *identity, assertion string) {
-	set(keyUser, id.sub)
-	if id.email != "" {
-		set(keyEmail, id.email)
+func setIdentity(set func(k, v []byte), id *identity, assertion []byte) {
+	set(keyUser, id.subB)
+	if len(id.emailB) > 0 {
+		set(keyEmail, id.emailB)
 	}
-	if id.joined != "" {
-		set(keyGroups, id.joined)
+	if len(id.joinedB) > 0 {
+		set(keyGroups, id.joinedB)
 	}
 	set(keyAssertion, assertion)
 }

@@ -84,7 +84,7 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 	if path == pathAuthRequest {
 		how = locationOn401
 	}
-	id, ok := p.check(ctx, e.route, string(method), origPath, string(uri), how)
+	id, ok := p.check(ctx, e.route, string(method), origPath, uri, how)
 	if !ok {
 		return
 	}
@@ -99,5 +99,5 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
 		return
 	}
-	setIdentity(func(k []byte, v string) { ctx.Response.Header.SetCanonical(k, []byte(v)) }, id, a)
+	setIdentity(ctx.Response.Header.SetCanonical, id, a)
 }
