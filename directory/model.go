@@ -266,17 +266,20 @@ type Session struct {
 // RefreshFamily is the chain of rotated refresh tokens from one grant; Current is the hash of the only
 // token of the family that may still be used.
 type RefreshFamily struct {
-	ID         string    `json:"id"`
-	Tenant     string    `json:"tenant"`
-	UserID     string    `json:"user_id,omitempty"`
-	ClientID   string    `json:"client_id"`
-	SessionID  string    `json:"session_id,omitempty"`
-	Scopes     []string  `json:"scopes,omitempty"`
-	Current    string    `json:"current"`
-	Generation int       `json:"generation"`
-	CreatedAt  time.Time `json:"created_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	ID        string   `json:"id"`
+	Tenant    string   `json:"tenant"`
+	UserID    string   `json:"user_id,omitempty"`
+	ClientID  string   `json:"client_id"`
+	SessionID string   `json:"session_id,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	// Claims are what the tenant's OnTokenIssuanceStart extensions provided at sign-in: every token of the
+	// family carries them.
+	Claims     map[string]any `json:"claims,omitempty"`
+	Current    string         `json:"current"`
+	Generation int            `json:"generation"`
+	CreatedAt  time.Time      `json:"created_at"`
+	ExpiresAt  time.Time      `json:"expires_at"`
+	RevokedAt  time.Time      `json:"revoked_at,omitzero"`
 }
 
 // AuditEvent records one change and who made it.

@@ -132,11 +132,18 @@ func (r authRequest) sessionSatisfies(s directory.Session, now time.Time) bool {
 
 // issueCode answers the request with a fresh code for the session's user.
 func (p *Provider) issueCode(ctx *fasthttp.RequestCtx, te *tenantEntry, r authRequest, s directory.Session, index uint64) {
+	// OnTokenIssuanceStart runs before the code exists: under on_error "fail" a failed extension means no
+	// code, hence no token, and the person sees the tenant's error page.
+	claims, err := p.tokenClaims(ctx, te, r.ClientID, r.UILocales, s.UserID)
+	if err != nil {
+		p.extensionFailed(ctx, te, r.UILocales, err)
+		return
+	}
 	now := p.cfg.Now()
 	code, err := p.sealCode(te.tenant.ID, grantCode{
 		ID: directory.NewID(), ClientID: r.ClientID, RedirectURI: r.RedirectURI, Challenge: r.Challenge, Nonce: r.Nonce,
 		SessionID: s.ID, Subject: s.UserID, AuthTime: s.AuthTime, Scopes: r.Scopes, AMR: s.AMR, ExpiresAt: now.Add(codeLifetime),
-		Index: index,
+		Index: index, Claims: claims,
 	})
 	if err != nil {
 		p.redirectError(ctx, te, r, errServer(err))

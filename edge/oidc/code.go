@@ -37,6 +37,9 @@ type grantCode struct {
 	ClaimsLocales string    `json:"cl,omitempty"`
 	// Index is the raft index of the session's creation: the redeeming edge waits for it.
 	Index uint64 `json:"i,omitempty"`
+	// Claims are what OnTokenIssuanceStart extensions provided when the code was issued, for the tokens
+	// it is redeemed for (sealed in the code like the rest, so no extension runs at the token endpoint).
+	Claims map[string]any `json:"x,omitempty"`
 }
 
 func codeContext(tenant string) string { return "authcode/" + tenant }

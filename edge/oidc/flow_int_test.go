@@ -48,7 +48,7 @@ const (
 	redirectURI = "http://127.0.0.1:9/callback"
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*oidc.Config)) *env {
 	t.Helper()
 	node, store := clustertest.Single(t)
 	kek := clustertest.KEK(t)
@@ -58,11 +58,15 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, base: "http://" + ln.Addr().String(), node: node, store: store, kek: kek, mail: make(chan mailed, 16)}
 	e.keys = tokens.NewKeyRing(store, kek)
-	p := oidc.New(oidc.Config{Store: store, Write: node, Keys: e.keys, KEK: kek, PublicURL: e.base,
+	cfg := oidc.Config{Store: store, Write: node, Keys: e.keys, KEK: kek, PublicURL: e.base,
 		Mail: func(_ context.Context, tenant, to, subject, text string) error {
 			e.mail <- mailed{tenant, to, subject, text}
 			return nil
-		}})
+		}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p := oidc.New(cfg)
 	node.Listen(func(a cluster.Applied) {
 		for _, c := range a.Changes {
 			p.Invalidate(c.Tenant, c.Kind)

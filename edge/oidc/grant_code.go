@@ -56,7 +56,7 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 	if e != nil {
 		return nil, e
 	}
-	access, jti, exp, e := p.signAccessToken(te, app, user.ID, g.SessionID, g.Scopes, now, aud)
+	access, jti, exp, e := p.signAccessToken(te, app, user.ID, g.SessionID, g.Scopes, now, aud, g.Claims)
 	if e != nil {
 		return nil, e
 	}
@@ -69,7 +69,7 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 		var hash string
 		refresh, hash = newRefreshToken(red.FamilyID)
 		ops = append(ops, directory.MakeOp(directory.OpRefreshPut, directory.RefreshFamily{ID: red.FamilyID, Tenant: te.tenant.ID,
-			UserID: user.ID, ClientID: app.ClientID, SessionID: g.SessionID, Scopes: g.Scopes, Current: hash,
+			UserID: user.ID, ClientID: app.ClientID, SessionID: g.SessionID, Scopes: g.Scopes, Claims: g.Claims, Current: hash,
 			CreatedAt: now, ExpiresAt: now.Add(ttl(app.RefreshTokenTTL, defaultRefreshTTL))}))
 	}
 	ops = append([]directory.Op{directory.MakeOp(directory.OpCodeRedeem, red)}, ops...)
@@ -91,7 +91,7 @@ func grantAuthorizationCode(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 		resp["refresh_token"] = refresh
 	}
 	if slices.Contains(g.Scopes, "openid") {
-		idt, e := p.signIDToken(te, app, user, g.SessionID, g.AuthTime, g.Nonce, g.AMR, g.Scopes, access, now)
+		idt, e := p.signIDToken(te, app, user, g.SessionID, g.AuthTime, g.Nonce, g.AMR, g.Scopes, access, now, g.Claims)
 		if e != nil {
 			return nil, e
 		}
@@ -130,7 +130,7 @@ func (p *Provider) revokeFirstUse(tenant, codeID string) {
 
 // signIDToken builds an ID token (OIDC Core section 2) with the claims the scopes allow (section 5.4).
 func (p *Provider) signIDToken(te *tenantEntry, app directory.App, u directory.User, sid string, authTime time.Time,
-	nonce string, amr, scopes []string, accessToken string, now time.Time) (string, *Error) {
+	nonce string, amr, scopes []string, accessToken string, now time.Time, extra map[string]any) (string, *Error) {
 	alg := app.SigningAlg
 	if alg == "" {
 		alg = "ES256"
@@ -155,6 +155,7 @@ func (p *Provider) signIDToken(te *tenantEntry, app directory.App, u directory.U
 	for k, v := range userClaims(u, scopes) {
 		c[k] = v
 	}
+	addClaims(c, extra)
 	tok, err := p.cfg.Keys.SignJWT(te.tenant.ID, alg, "JWT", c)
 	if err != nil {
 		return "", errServer(err)

@@ -62,7 +62,7 @@ func grantRefreshToken(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEntry, a
 	if e != nil {
 		return nil, e
 	}
-	access, _, exp, e := p.signAccessToken(te, app, user.ID, f.SessionID, scopes, now, aud)
+	access, _, exp, e := p.signAccessToken(te, app, user.ID, f.SessionID, scopes, now, aud, f.Claims)
 	if e != nil {
 		return nil, e
 	}
@@ -71,7 +71,7 @@ func grantRefreshToken(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEntry, a
 		resp["scope"] = strings.Join(scopes, " ")
 	}
 	if slices.Contains(scopes, "openid") {
-		idt, e := p.signIDToken(te, app, user, f.SessionID, sess.AuthTime, "", sess.AMR, scopes, access, now)
+		idt, e := p.signIDToken(te, app, user, f.SessionID, sess.AuthTime, "", sess.AMR, scopes, access, now, f.Claims)
 		if e != nil {
 			return nil, e
 		}

@@ -14,6 +14,7 @@ import (
 	"postern.dev/postern/directory"
 	"postern.dev/postern/edge/pages"
 	"postern.dev/postern/edge/tokens"
+	"postern.dev/postern/flows"
 )
 
 // Writer is what the provider needs of the cluster: a write that is replicated and applied here before it
@@ -79,6 +80,8 @@ type Config struct {
 	// Mail delivers a message (the sign-up code) to an address; nil refuses sign-ups that need email
 	// verification.
 	Mail func(ctx context.Context, tenant, to, subject, text string) error
+	// Extensions runs the tenants' extensions at the journeys' events; nil: no extension runs.
+	Extensions *flows.Runner
 }
 
 // Provider serves every tenant's OpenID Connect endpoints.
@@ -97,7 +100,8 @@ type Provider struct {
 
 type tenantEntry struct {
 	tenant directory.Tenant
-	apps   sync.Map // client_id → directory.App
+	apps   sync.Map                              // client_id → directory.App
+	exts   atomic.Pointer[[]directory.Extension] // the tenant's extensions, loaded on first use
 }
 
 // New builds a provider.
@@ -120,7 +124,7 @@ func (p *Provider) Invalidate(tenant, kind string) {
 		p.cache.Clear()
 	} else {
 		switch kind {
-		case "tenant", "app", "key", "route", "":
+		case "tenant", "app", "key", "route", "extension", "":
 			p.cache.Delete(tenant)
 		}
 	}

@@ -40,6 +40,26 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		Fields: pages.AttributeFields(cfg.Attributes, nil, nil),
 		Links:  map[string]string{"sign_in": iss + pathSignIn + "?j=" + url.QueryEscape(j)}}
 	if !ctx.IsPost() {
+		// OnAttributeCollectionStart: prefill the form, or block the sign-up before it starts.
+		if exts, err := p.extensionsFor(te, flows.EventAttributeCollectionStart); err != nil {
+			p.extensionFailed(ctx, te, r.UILocales, err)
+			return
+		} else if len(exts) > 0 {
+			c, cancel := extensionContext()
+			d, err := p.cfg.Extensions.AttributeCollectionStart(c, exts, flows.AttributeCollectionStartInput{
+				EventContext: p.eventContext(ctx, te, r.ClientID, locale), Flow: cfg,
+				SignUp: flows.SignUpInput{Email: r.LoginHint, Attributes: map[string]string{}}})
+			cancel()
+			switch {
+			case err != nil:
+				p.extensionFailed(ctx, te, r.UILocales, err)
+				return
+			case d.Block != nil:
+				p.blockPage(ctx, te, r.UILocales, d.Block)
+				return
+			}
+			page.Fields = pages.AttributeFields(cfg.Attributes, d.Prefill, nil)
+		}
 		p.renderPage(ctx, te, page, binding, r)
 		return
 	}
@@ -62,6 +82,41 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 	if !res.OK() || page.PasswordError != "" {
 		p.renderPage(ctx, te, page, binding, r)
 		return
+	}
+	// OnAttributeCollectionSubmit: the tenant's own checks on what the form accepted.
+	if exts, err := p.extensionsFor(te, flows.EventAttributeCollectionSubmit); err != nil {
+		p.extensionFailed(ctx, te, r.UILocales, err)
+		return
+	} else if len(exts) > 0 {
+		c, cancel := extensionContext()
+		d, err := p.cfg.Extensions.AttributeCollectionSubmit(c, exts, flows.AttributeCollectionSubmitInput{
+			EventContext: p.eventContext(ctx, te, r.ClientID, locale), Flow: cfg, SignUp: in})
+		cancel()
+		switch {
+		case err != nil:
+			p.extensionFailed(ctx, te, r.UILocales, err)
+			return
+		case d.Block != nil:
+			p.blockPage(ctx, te, r.UILocales, d.Block)
+			return
+		case !d.OK():
+			page.Fields = pages.AttributeFields(cfg.Attributes, in.Attributes, d.FieldErrors)
+			page.EmailError = d.FieldErrors["email"]
+			page.FormError = d.Message
+			p.renderPage(ctx, te, page, binding, r)
+			return
+		}
+		if len(d.Modify) > 0 {
+			for k, v := range d.Modify {
+				in.Attributes[k] = v
+			}
+			// The parser checked each value against its attribute; validating again turns the form's
+			// strings into the profile and typed attributes the user record keeps.
+			if res = flows.ValidateSignUp(cfg, in); !res.OK() {
+				p.extensionFailed(ctx, te, r.UILocales, fmt.Errorf("the values an extension set do not validate: %v", res.Errors))
+				return
+			}
+		}
 	}
 	hash, err := directory.HashPassword(password)
 	if err != nil {
@@ -86,15 +141,33 @@ func (p *Provider) signUp(ctx *fasthttp.RequestCtx, te *tenantEntry) {
 		p.issueCode(ctx, te, r, sess, res.Index)
 		return
 	}
-	if p.cfg.Mail == nil {
-		p.failPage(ctx, te, r, page, binding, fmt.Errorf("email verification is on but no mail sender is configured"))
-		return
-	}
 	code := oneTimeCode()
 	pending := directory.PendingSignUp{ID: directory.NewID(), Tenant: te.tenant.ID, User: user, ExpiresAt: p.cfg.Now().Add(codeTTL)}
 	pending.CodeHash = p.codeHash(te.tenant.ID, pending.ID, code)
 	if _, err := p.propose(directory.MakeOp(directory.OpSignUpStart, pending)); err != nil {
 		p.failPage(ctx, te, r, page, binding, err)
+		return
+	}
+	// OnOtpSend: an extension may deliver the code its own way; otherwise (or if it does not) Postern mails it.
+	if exts, err := p.extensionsFor(te, flows.EventOtpSend); err != nil {
+		p.extensionFailed(ctx, te, r.UILocales, err)
+		return
+	} else if len(exts) > 0 {
+		c, cancel := extensionContext()
+		d, err := p.cfg.Extensions.OtpSend(c, exts, flows.OtpSendInput{EventContext: p.eventContext(ctx, te, r.ClientID, locale),
+			RequestType: flows.OtpSignUp, Email: res.Email, Code: code})
+		cancel()
+		if err != nil {
+			p.extensionFailed(ctx, te, r.UILocales, err)
+			return
+		}
+		if d.Delivered {
+			redirect(ctx, iss+pathVerify+"?j="+url.QueryEscape(j)+"&p="+url.QueryEscape(pending.ID), fasthttp.StatusSeeOther)
+			return
+		}
+	}
+	if p.cfg.Mail == nil {
+		p.failPage(ctx, te, r, page, binding, fmt.Errorf("email verification is on but no mail sender is configured"))
 		return
 	}
 	mctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

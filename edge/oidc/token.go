@@ -96,7 +96,7 @@ func newTokenID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (p *Provider) signAccessToken(te *tenantEntry, app directory.App, sub, sid string, scopes []string, now time.Time, audience string) (string, string, time.Duration, *Error) {
+func (p *Provider) signAccessToken(te *tenantEntry, app directory.App, sub, sid string, scopes []string, now time.Time, audience string, extra map[string]any) (string, string, time.Duration, *Error) {
 	exp := ttl(app.AccessTokenTTL, defaultAccessTTL)
 	jti := newTokenID()
 	claims := tokens.Claims{
@@ -109,6 +109,7 @@ func (p *Provider) signAccessToken(te *tenantEntry, app directory.App, sub, sid 
 	if sid != "" {
 		claims["sid"] = sid
 	}
+	addClaims(claims, extra)
 	tok, err := p.cfg.Keys.SignJWT(te.tenant.ID, app.SigningAlg, "at+jwt", claims)
 	if err != nil {
 		return "", "", 0, errServer(err)
@@ -145,7 +146,7 @@ func grantClientCredentials(p *Provider, ctx *fasthttp.RequestCtx, te *tenantEnt
 	if e != nil {
 		return nil, e
 	}
-	tok, _, exp, e := p.signAccessToken(te, app, app.ClientID, "", scopes, p.cfg.Now(), aud)
+	tok, _, exp, e := p.signAccessToken(te, app, app.ClientID, "", scopes, p.cfg.Now(), aud, nil)
 	if e != nil {
 		return nil, e
 	}
