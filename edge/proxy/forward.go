@@ -111,6 +111,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 	if !ok {
 		return
 	}
+	added, ok := p.runProxyExtensions(ctx, rt, string(ctx.Method()), path, id)
+	if !ok {
+		return
+	}
+	for k, v := range added { // names flows accepted: never identity, hop-by-hop or forwarding headers
+		ctx.Request.Header.Set(k, v)
+	}
 	if e.up == nil {
 		ref := p.fail(rt, "forwarding", errors.New("the route's upstream is unusable"))
 		page(ctx, fasthttp.StatusBadGateway, "Bad gateway", "The app behind this address cannot be reached.", ref)

@@ -88,6 +88,13 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 	if !ok {
 		return
 	}
+	added, ok := p.runProxyExtensions(ctx, e.route, string(method), origPath, id)
+	if !ok {
+		return
+	}
+	for k, v := range added { // for the proxy in front to copy upstream, like the identity headers
+		ctx.Response.Header.Set(k, v)
+	}
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	if id == nil {

@@ -16,6 +16,7 @@ import (
 	"postern.dev/postern/edge"
 	"postern.dev/postern/edge/oidc"
 	"postern.dev/postern/edge/tokens"
+	"postern.dev/postern/flows"
 )
 
 // Writer is what the proxy needs of the cluster: a replicated write (sign-out) and a barrier (to find a
@@ -37,6 +38,8 @@ type Config struct {
 	KEK      *directory.KEK
 	Write    Writer
 	Exchange Exchange
+	// Extensions runs the tenants' OnProxyRequest extensions; nil: none runs.
+	Extensions *flows.Runner
 	// PublicURL is the edge's public base URL; a tenant's issuer is PublicURL + "/" + tenant.
 	PublicURL string
 	Log       *slog.Logger
@@ -60,6 +63,8 @@ type Proxy struct {
 	routes *cache[string, *routeEntry] // lower-cased host → entry (nil route: not routed)
 
 	users *cache[recordKey, *identity]
+
+	exts *cache[string, []directory.Extension] // tenant → its OnProxyRequest extensions
 
 	tokens  *cache[string, verified] // bearer token → its verified claims
 	cookies *cache[string, verified] // session cookie value → what it opened to
@@ -97,6 +102,7 @@ func New(cfg Config) *Proxy {
 	n := cfg.TokenCacheSize
 	return &Proxy{cfg: cfg,
 		routes: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
+		exts: newCache[string, []directory.Extension](maxHosts),
 		tokens: newCache[string, verified](n), cookies: newCache[string, verified](n),
 		state: stateCache{sessions: newCache[recordKey, sessionState](n), revoked: newCache[recordKey, bool](n)}}
 }
@@ -126,6 +132,9 @@ func (p *Proxy) Invalidate(tenant, kind, id string) {
 		p.state.sessions.delete(recordKey{tenant, id})
 	case kind == "revoked":
 		p.state.revoked.delete(recordKey{tenant, id})
+	}
+	if all || kind == "extension" || kind == "tenant" {
+		p.exts.clear()
 	}
 	if all || kind == "key" || kind == "tenant" {
 		p.tokens.clear()

@@ -91,7 +91,7 @@ func newUpstream(t testing.TB, release chan struct{}) string {
 	return "http://" + ln.Addr().String()
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...func(*proxy.Config)) *env {
 	t.Helper()
 	node, store := clustertest.Single(t)
 	kek := clustertest.KEK(t)
@@ -102,7 +102,11 @@ func newEnv(t testing.TB) *env {
 	e := &env{t: t, base: "http://" + ln.Addr().String(), node: node, store: store, release: make(chan struct{})}
 	t.Cleanup(func() { close(e.release) })
 	e.keys = tokens.NewKeyRing(store, kek)
-	e.proxy = proxy.New(proxy.Config{Store: store, Keys: e.keys, PublicURL: "https://id.example", UpstreamTimeout: 2 * time.Second})
+	cfg := proxy.Config{Store: store, Keys: e.keys, PublicURL: "https://id.example", UpstreamTimeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.proxy = proxy.New(cfg)
 	node.Listen(func(a cluster.Applied) {
 		for _, c := range a.Changes {
 			e.proxy.Invalidate(c.Tenant, c.Kind, c.ID)
