@@ -102,7 +102,7 @@ func New(cfg Config) *Proxy {
 	n := cfg.TokenCacheSize
 	return &Proxy{cfg: cfg,
 		routes: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
-		exts: newCache[string, []directory.Extension](maxHosts),
+		exts:   newCache[string, []directory.Extension](maxHosts),
 		tokens: newCache[string, verified](n), cookies: newCache[string, verified](n),
 		state: stateCache{sessions: newCache[recordKey, sessionState](n), revoked: newCache[recordKey, bool](n)}}
 }
