@@ -919,7 +919,10 @@ func applyExtensionPut(a *applier, body json.RawMessage) (any, error) {
 			if got := sha256Hex(p.Wasm); got != e.WasmSHA256 {
 				return nil, invalid("wasm module hash %s does not match the declared %s", got, e.WasmSHA256)
 			}
-			if err := a.txn.Set(keyBlob(e.Tenant, e.WasmSHA256), p.Wasm); err != nil {
+			if len(p.Wasm) > MaxWasmModule {
+				return nil, invalid("wasm module of %d bytes is over the %d-byte limit", len(p.Wasm), MaxWasmModule)
+			}
+			if err := a.putBlob(e.Tenant, e.WasmSHA256, p.Wasm); err != nil {
 				return nil, err
 			}
 			e.WasmSize = int64(len(p.Wasm))
@@ -1073,4 +1076,29 @@ func applyNodeDelete(a *applier, body json.RawMessage) (any, error) {
 	}
 	a.changed("", "node", r.ID)
 	return nil, a.audit("", OpNodeDelete, r.ID)
+}
+
+// MaxWasmModule bounds a stored extension module. Apply refuses a larger one, the same on every replica;
+// left to the store, a value over its limit would be an error that stops replicas instead.
+const MaxWasmModule = 16 << 20
+
+// blobChunk is the size of the pieces a module is stored in: an in-memory store takes values of at most
+// 1 MiB, and smaller values keep Badger's value log tidy.
+const blobChunk = 512 << 10
+
+// blobHeader is stored under a module's key; its bytes follow in chunks under the key + "/NNNN".
+type blobHeader struct {
+	Size   int `json:"size"`
+	Chunks int `json:"chunks"`
+}
+
+func (a *applier) putBlob(tenant, sha string, b []byte) error {
+	n := (len(b) + blobChunk - 1) / blobChunk
+	for i := range n {
+		end := min((i+1)*blobChunk, len(b))
+		if err := a.txn.Set(keyBlobChunk(tenant, sha, i), b[i*blobChunk:end]); err != nil {
+			return err
+		}
+	}
+	return a.put(keyBlob(tenant, sha), blobHeader{Size: len(b), Chunks: n})
 }

@@ -35,9 +35,12 @@ func keyIdP(t, id string) []byte             { return []byte("t/" + t + "/idp/" 
 func keySigningKey(t, kid string) []byte     { return []byte("t/" + t + "/key/" + kid) }
 func keyExtension(t, id string) []byte       { return []byte("t/" + t + "/ext/" + id) }
 func keyBlob(t, sha string) []byte           { return []byte("t/" + t + "/blob/" + sha) }
-func keySession(t, id string) []byte         { return []byte("t/" + t + "/session/" + id) }
-func keyRefresh(t, id string) []byte         { return []byte("t/" + t + "/refresh/" + id) }
-func keyNode(id string) []byte               { return []byte("sys/node/" + id) }
+func keyBlobChunk(t, sha string, i int) []byte {
+	return fmt.Appendf(nil, "t/%s/blob/%s/%04d", t, sha, i)
+}
+func keySession(t, id string) []byte { return []byte("t/" + t + "/session/" + id) }
+func keyRefresh(t, id string) []byte { return []byte("t/" + t + "/refresh/" + id) }
+func keyNode(id string) []byte       { return []byte("sys/node/" + id) }
 func keyAudit(t string, index uint64, n int) []byte {
 	if t == "" {
 		return fmt.Appendf(nil, "sys/audit/%020d/%04d", index, n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -209,7 +210,8 @@ func (s *Store) Extensions(tenant string) ([]Extension, error) {
 	return list[Extension](s, tenantPrefixKind(tenant, "ext"), "", 0)
 }
 
-// Blob reads a tenant's stored Wasm module by content hash.
+// Blob reads a tenant's stored Wasm module by content hash: its header, then its chunks, in one read
+// transaction.
 func (s *Store) Blob(tenant, sha string) ([]byte, error) {
 	var b []byte
 	err := s.view(func(txn *badger.Txn) error {
@@ -217,8 +219,28 @@ func (s *Store) Blob(tenant, sha string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		b, err = it.ValueCopy(nil)
-		return err
+		head, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		var h blobHeader
+		if err := json.Unmarshal(head, &h); err != nil || h.Chunks < 0 || h.Size < 0 {
+			return fmt.Errorf("stored module %s of tenant %s: damaged header", sha, tenant)
+		}
+		b = make([]byte, 0, h.Size)
+		for i := range h.Chunks {
+			it, err := txn.Get(keyBlobChunk(tenant, sha, i))
+			if err != nil {
+				return fmt.Errorf("stored module %s of tenant %s: chunk %d: %w", sha, tenant, i, err)
+			}
+			if err := it.Value(func(v []byte) error { b = append(b, v...); return nil }); err != nil {
+				return err
+			}
+		}
+		if len(b) != h.Size {
+			return fmt.Errorf("stored module %s of tenant %s: %d bytes, the header says %d", sha, tenant, len(b), h.Size)
+		}
+		return nil
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ErrNotFound
