@@ -20,6 +20,8 @@ type applier struct {
 	index   uint64
 	audits  int
 	changes []Change
+	// chunk is the size of the pieces a Wasm module is stored in, which suits the store (see blobChunk).
+	chunk int
 }
 
 type handler func(a *applier, body json.RawMessage) (any, error)
@@ -1082,9 +1084,16 @@ func applyNodeDelete(a *applier, body json.RawMessage) (any, error) {
 // left to the store, a value over its limit would be an error that stops replicas instead.
 const MaxWasmModule = 16 << 20
 
-// blobChunk is the size of the pieces a module is stored in: an in-memory store takes values of at most
-// 1 MiB, and smaller values keep Badger's value log tidy.
-const blobChunk = 512 << 10
+// blobChunk is the size of the pieces a module is stored in. On disk a piece is over Badger's value
+// threshold (1 MiB), so it goes to the value log and counts little toward the transaction's size limit; an
+// in-memory store has no value log and takes values of at most that threshold, so its pieces are just
+// under it. The header records how many pieces there are, so either layout reads back the same.
+func blobChunk(inMemory bool) int {
+	if inMemory {
+		return 1<<20 - 4<<10
+	}
+	return 4 << 20
+}
 
 // blobHeader is stored under a module's key; its bytes follow in chunks under the key + "/NNNN".
 type blobHeader struct {
@@ -1093,10 +1102,14 @@ type blobHeader struct {
 }
 
 func (a *applier) putBlob(tenant, sha string, b []byte) error {
-	n := (len(b) + blobChunk - 1) / blobChunk
+	size := a.chunk
+	if size <= 0 {
+		size = blobChunk(false)
+	}
+	n := (len(b) + size - 1) / size
 	for i := range n {
-		end := min((i+1)*blobChunk, len(b))
-		if err := a.txn.Set(keyBlobChunk(tenant, sha, i), b[i*blobChunk:end]); err != nil {
+		end := min((i+1)*size, len(b))
+		if err := a.txn.Set(keyBlobChunk(tenant, sha, i), b[i*size:end]); err != nil {
 			return err
 		}
 	}

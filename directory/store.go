@@ -265,7 +265,7 @@ func (s *Store) applyIn(txn *badger.Txn, idx uint64, cmd Command) (*Result, erro
 		return nil, invalid("command has no operations")
 	}
 	res := &Result{Index: idx}
-	a := &applier{txn: txn, cmd: cmd, index: idx}
+	a := &applier{txn: txn, cmd: cmd, index: idx, chunk: blobChunk(s.dir == "")}
 	for i, op := range cmd.Ops {
 		h, ok := handlers[op.Kind]
 		if !ok {
