@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with concurrency run under the race detector.
 RACE_PKGS   := ./directory/... ./cluster/... ./edge/... ./wasm/... ./flows/...
 
-.PHONY: build run test test-short check fmt bench clean
+.PHONY: build run test test-short check fmt bench clean wasm-examples
 
 build:
 	$(GO) build -o $(BIN) ./cmd/postern
@@ -35,6 +35,12 @@ check:
 
 bench:
 	$(GO) run ./bench/cmd/postern-bench
+
+# The example extensions as WASI reactor modules, into bin/wasm/ (the wasm tests build their own).
+wasm-examples:
+	mkdir -p bin/wasm
+	for e in echo claims blocklist loyalty otp; do \
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/wasm/$$e.wasm ./wasm/examples/$$e || exit 1; done
 
 clean:
 	rm -rf bin postern-data

@@ -1,0 +1,245 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"postern.dev/postern/directory"
+)
+
+// TestSwapUnderLoad replaces an extension's module while 1,000 calls are in flight: every call
+// completes, with the old module's answer or the new one's, and a call made with the new record
+// always gets the new module.
+func TestSwapUnderLoad(t *testing.T) {
+	h := newHarness(t, nil)
+	old := h.ext("acme", "swap", guest(t, "examples/echo"))
+	input := event("microsoft.graph.authenticationEvent.tokenIssuanceStart", `{}`)
+	if got := h.mustInvoke(t, old, input); got != input {
+		t.Fatalf("old module answered %s", got)
+	}
+	oldVersion := h.current(old)
+	var inflight atomic.Int32 // calls holding the old version when it was replaced
+	h.onSwap = func(v *version) {
+		v.mu.Lock()
+		inflight.Store(int32(v.refs))
+		v.mu.Unlock()
+	}
+
+	nw := h.ext("acme", "swap", guest(t, "examples/claims"))
+	nw.Version = 2
+	nw.Config = map[string]string{"claim_name": "v", "claim_value": "new"}
+
+	const calls = 1000
+	var (
+		cur     atomic.Pointer[directory.Extension]
+		started atomic.Int32
+		wg      sync.WaitGroup
+		outs    = make([]string, calls)
+		errs    = make([]error, calls)
+		gotNew  = make([]bool, calls)
+	)
+	cur.Store(&old)
+	ready := make(chan struct{})
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ready
+			ext := cur.Load()
+			if started.Add(1) == calls/3 {
+				cur.Store(&nw) // the directory applied the new record
+			}
+			gotNew[i] = ext.Version == 2
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := h.Invoke(ctx, *ext, []byte(input))
+			outs[i], errs[i] = string(out), err
+		}()
+	}
+	close(ready)
+	wg.Wait()
+
+	var nOld, nNew int
+	for i := range calls {
+		if errs[i] != nil {
+			t.Errorf("call %d: %v", i, errs[i])
+			continue
+		}
+		switch {
+		case outs[i] == input:
+			nOld++
+			if gotNew[i] {
+				t.Errorf("call %d with the new record got the old module's answer", i)
+			}
+		case strings.Contains(outs[i], `"claims":{"v":"new"}`):
+			nNew++
+		default:
+			t.Errorf("call %d answered %s", i, outs[i])
+		}
+	}
+	t.Logf("%d calls answered by the old module, %d by the new; calls running on the old one when it was replaced: %d",
+		nOld, nNew, inflight.Load())
+	if nOld == 0 || nNew == 0 || inflight.Load() == 0 {
+		t.Errorf("old %d, new %d, in flight %d: the swap did not happen under load", nOld, nNew, inflight.Load())
+	}
+
+	// The old version is closed, instances and compiled code; the new one serves.
+	oldVersion.mu.Lock()
+	closed, live := oldVersion.closed, oldVersion.live
+	oldVersion.mu.Unlock()
+	if !closed || live != 0 {
+		t.Errorf("old version: closed %v, %d instances; want closed with none", closed, live)
+	}
+	if v := h.current(nw); v == oldVersion || v.key.sha != nw.WasmSHA256 {
+		t.Error("the new module is not current")
+	}
+	if live, _ := h.current(nw).stats(); live > h.cfg.MaxInstances {
+		t.Errorf("%d instances of the new module, over MaxInstances %d", live, h.cfg.MaxInstances)
+	}
+}
+
+// TestStaleRecord: a call made with an older record than the current version's runs on the current
+// version rather than bringing the old module back.
+func TestStaleRecord(t *testing.T) {
+	h := newHarness(t, nil)
+	v1 := h.ext("acme", "ext", constModule(`{"v":1}`))
+	v2 := h.ext("acme", "ext", constModule(`{"v":2}`))
+	v2.Version = 2
+	h.mustInvoke(t, v1, `{}`)
+	if got := h.mustInvoke(t, v2, `{}`); got != `{"v":2}` {
+		t.Fatalf("new record: %s", got)
+	}
+	if got := h.mustInvoke(t, v1, `{}`); got != `{"v":2}` {
+		t.Errorf("stale record: %s, want the current version's answer", got)
+	}
+}
+
+func TestPoolBoundsInstances(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInstances = 3 })
+	ext := h.ext("acme", "echo", echoModule())
+	var wg sync.WaitGroup
+	for g := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				in := `{"g":` + strings.Repeat("1", g+1) + `,"i":` + strings.Repeat("2", i+1) + `}`
+				if got, err := h.invoke(t, ext, in); err != nil || got != in {
+					t.Errorf("echo: %q, %v; want %q", got, err, in)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	live, idle := h.current(ext).stats()
+	if live > 3 || live != idle {
+		t.Errorf("%d instances (%d idle) after 600 concurrent calls, want at most 3, all idle", live, idle)
+	}
+}
+
+// TestWaitForFreeInstance: with every instance busy, a caller waits until its context is done.
+func TestWaitForFreeInstance(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInstances = 1 })
+	ext := h.ext("acme", "slow", abiModule(1, 1, opLoop, br(0), opEnd, opUnreachable).bytes())
+	ext.Timeout = directory.Duration(time.Second)
+	bystander := h.ext("acme", "other", echoModule())
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Invoke(context.Background(), ext, []byte(`{}`))
+		done <- err
+	}()
+	// Wait until the slow call holds the extension's only place.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.RLock()
+		s := h.slots[slotKey{"acme", "slow"}]
+		h.mu.RUnlock()
+		if s != nil && len(s.sem) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow call never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := h.Invoke(ctx, ext, []byte(`{}`))
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "waiting for a free instance") {
+		t.Errorf("second call: %v, want ErrTimeout waiting for a free instance", err)
+	}
+	// Another extension is not held up by this one's bound.
+	if got := h.mustInvoke(t, bystander, `{"x":1}`); got != `{"x":1}` {
+		t.Errorf("other extension: %s", got)
+	}
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Errorf("slow call: %v, want ErrTimeout", err)
+	}
+}
+
+func TestInputAndMemoryLimits(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInput = 100 })
+	ext := h.ext("acme", "echo", echoModule())
+	_, err := h.invoke(t, ext, `"`+strings.Repeat("a", 100)+`"`)
+	if !errors.Is(err, ErrLimit) {
+		t.Errorf("input over MaxInput: %v, want ErrLimit", err)
+	}
+	ext.MemoryLimit = 1 << 40
+	if _, err := h.invoke(t, ext, `{}`); !errors.Is(err, ErrLimit) {
+		t.Errorf("memory limit over the node's: %v, want ErrLimit", err)
+	}
+}
+
+func TestDropAndClose(t *testing.T) {
+	h := newHarness(t, nil)
+	ext := h.ext("acme", "echo", echoModule())
+	h.mustInvoke(t, ext, `{}`)
+	v := h.current(ext)
+	h.Drop("acme", "echo")
+	v.mu.Lock()
+	closed := v.closed
+	v.mu.Unlock()
+	if !closed || h.current(ext) != nil {
+		t.Errorf("after Drop: version closed %v, slot %v", closed, h.current(ext))
+	}
+	h.mustInvoke(t, ext, `{}`) // loads again
+
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.invoke(t, ext, `{}`); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestLogBounds: a guest's log lines are cut, and those over the call's budget dropped and counted.
+func TestLogBounds(t *testing.T) {
+	h := newHarness(t, nil)
+	ext := h.ext("acme", "probe", guest(t, "testdata/probe"))
+	h.mustInvoke(t, ext, `{"log":100,"stdout":2}`)
+	logs := h.log.String()
+	lines := strings.Count(logs, `"source":"log"`)
+	if lines == 0 || lines > h.cfg.LogCallBytes/h.cfg.LogLineBytes+1 {
+		t.Errorf("%d log lines of the guest's 100, want at most %d", lines, h.cfg.LogCallBytes/h.cfg.LogLineBytes+1)
+	}
+	if strings.Contains(logs, strings.Repeat("x", h.cfg.LogLineBytes)) {
+		t.Error("a log line longer than LogLineBytes got through")
+	}
+	wantContains(t, logs, `"msg":"wasm: extension log lines dropped","tenant":"acme","extension":"probe","dropped":`)
+	// stdout goes to the log as well, within the same budget (here already spent).
+	if strings.Contains(logs, "stdout line") {
+		t.Error("stdout beyond the budget got through")
+	}
+	h.mustInvoke(t, ext, `{"stdout":1}`)
+	wantContains(t, h.log.String(), `"msg":"stdout line 0","tenant":"acme","extension":"probe","source":"stdout"`)
+}
