@@ -34,6 +34,9 @@ type goBinary struct {
 	pkg    string // the import path of the command, e.g. postern.dev/postern/cmd/postern
 	parent string // where the build directory goes; "" means os.TempDir()
 	log    *slog.Logger
+	// env and flags are added to the go build command: GOOS=wasip1 and -buildmode=c-shared build an
+	// extension guest rather than a program of this machine.
+	env, flags []string
 
 	mu   sync.Mutex
 	dir  string // the build directory, once built
@@ -68,8 +71,11 @@ func (b *goBinary) get(ctx context.Context) (string, error) {
 	}
 	bin := filepath.Join(dir, name)
 	start := time.Now()
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, b.pkg)
+	build := exec.CommandContext(ctx, goCmd, append(append([]string{"build"}, b.flags...), "-o", bin, b.pkg)...)
 	build.Dir = filepath.Dir(gomod)
+	if len(b.env) > 0 {
+		build.Env = append(os.Environ(), b.env...)
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("building %s: go build %s: %w\n%s", name, b.pkg, err, out)

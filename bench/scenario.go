@@ -68,6 +68,7 @@ func Scenarios(cfg Config) []Scenario {
 		oidcAuthCode(cfg, bin),
 		oidcPasswordSignIn(cfg, bin),
 		proxyForward(cfg, bin, peer),
+		wasmExtensionCall(cfg),
 	}
 }
 

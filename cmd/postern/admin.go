@@ -1,37 +1,46 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
-
+	"os"
 	"strings"
 	"text/tabwriter"
+
+	"postern.dev/postern/directory"
 )
 
 // resources of `postern admin`, with the field shown beside the id in a plain listing.
-var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name", "keys": "state"}
+var adminResources = map[string]string{"tenants": "display_name", "apps": "client_id", "users": "email", "groups": "name", "keys": "state",
+	"extensions": "events"}
 
 const adminUsage = `admin RESOURCE VERB [ID] [--tenant T] [--json OBJECT | field=value ...] [--output json] [--server URL] [--token T]
 
-RESOURCE is tenants, apps, users or groups; VERB is list, get, create, update or delete.
+RESOURCE is tenants, apps, users, groups, keys or extensions; VERB is list, get, create, update or delete.
 groups also take: members GROUP, add-member GROUP USER, remove-member GROUP USER.
 keys (a tenant's token-signing keys) take: list, and rotate [alg=ES256|RS256|EdDSA]. A rotation publishes
 a next key; the following one makes it sign and retires the old key until its tokens have expired. Let
 relying parties refresh the JWK Set (5 minutes) between the two.
+extensions take: list, get ID, put ID, delete ID. put creates or replaces the whole extension: --wasm FILE
+sends a module (or wasm=sha256:HEX names one the tenant already stored, or url=https://... an HTTP
+extension), with events=E1,E2 and timeout, memory_limit, on_error, allowed_hosts=H1,H2, config.KEY=VALUE.
 Fields: --json '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
 values that parse as JSON, such as true, 3 or ["a"], are taken as JSON).
 Examples:
   postern admin tenants create acme display_name="Acme Shop"
   postern admin users create --tenant acme email=ann@example.com password=correct-horse-battery
   postern admin apps list --tenant acme --output json
-  postern admin keys rotate --tenant acme alg=RS256`
+  postern admin keys rotate --tenant acme alg=RS256
+  postern admin extensions put --tenant acme add-claims --wasm add_claims.wasm events=OnTokenIssuanceStart`
 
 func runAdmin(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin", adminUsage)
 	tenant := fs.String("tenant", "", "tenant of the resource (all resources but tenants)")
 	data := fs.String("json", "", "the resource as a JSON object, for create and update")
+	wasmFile := fs.String("wasm", "", "extensions put: a WebAssembly module file, sent inline")
 	output := fs.String("output", "text", "text or json")
 	var cf clientFlags
 	cf.add(fs)
@@ -44,7 +53,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	}
 	res, verb, rest := pos[0], pos[1], pos[2:]
 	if _, ok := adminResources[res]; !ok {
-		return usagef("unknown resource %q: one of tenants, apps, users, groups, keys", res)
+		return usagef("unknown resource %q: one of tenants, apps, users, groups, keys, extensions", res)
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("--output must be text or json")
@@ -79,6 +88,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		}
 		return fields, nil
 	}
+	if *wasmFile != "" && res != "extensions" {
+		return usagef("--wasm is for extensions put only")
+	}
 	needID := func(n int) error {
 		if len(ids) != n {
 			return usagef("%s %s takes %d id argument(s), got %d", res, verb, n, len(ids))
@@ -91,6 +103,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	}
 	if res == "keys" {
 		return adminKeys(c, base, verb, ids, body, *output == "json", stdout)
+	}
+	if res == "extensions" {
+		return adminExtensions(c, base, verb, ids, body, *wasmFile, *output == "json", stdout)
 	}
 	var out any
 	switch verb {
@@ -218,6 +233,92 @@ func adminKeys(c *apiClient, base, verb string, ids []string, body func() (any, 
 		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", k["kid"], k["alg"], k["state"], valueOr(k["created_at"], ""), valueOr(k["not_after"], ""))
 	}
 	return tw.Flush()
+}
+
+// adminExtensions runs the verbs of the extensions resource: list, get, put (create or replace the whole
+// extension; --wasm FILE inlines a module) and delete. Answers show a module's hash and size, not its bytes.
+func adminExtensions(c *apiClient, base, verb string, ids []string, body func() (any, error), wasmFile string, asJSON bool, stdout io.Writer) error {
+	want := map[string]int{"list": 0, "get": 1, "put": 1, "delete": 1}
+	n, ok := want[verb]
+	if !ok {
+		return usagef("unknown verb %q for extensions: list, get, put or delete", verb)
+	}
+	if len(ids) != n {
+		return usagef("extensions %s takes %d id argument(s), got %d", verb, n, len(ids))
+	}
+	if wasmFile != "" && verb != "put" {
+		return usagef("--wasm is for extensions put only")
+	}
+	var out any
+	switch verb {
+	case "list":
+		var list []map[string]any
+		if err := c.json("GET", base, nil, &list); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, list, false)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEVENTS\tMODULE OR URL\tVERSION")
+		for _, x := range list {
+			var events []string
+			evs, _ := x["events"].([]any)
+			for _, e := range evs {
+				events = append(events, fmt.Sprint(e))
+			}
+			target := valueOr(x["url"], "")
+			if sha, ok := x["wasm_sha256"].(string); ok {
+				target = fmt.Sprintf("sha256:%.12s… (%v bytes)", sha, valueOr(x["wasm_size"], "?"))
+			}
+			fmt.Fprintf(tw, "%v\t%s\t%v\t%v\n", x["id"], strings.Join(events, ","), target, x["version"])
+		}
+		return tw.Flush()
+	case "get":
+		if err := c.json("GET", base+"/"+url.PathEscape(ids[0]), nil, &out); err != nil {
+			return err
+		}
+	case "put":
+		b, err := body()
+		if err != nil {
+			return err
+		}
+		fields := b.(map[string]any)
+		if wasmFile != "" {
+			if _, ok := fields["wasm"]; ok {
+				return usagef("give the module as --wasm FILE or wasm=..., not both")
+			}
+			mod, err := os.ReadFile(wasmFile)
+			if err != nil {
+				return fmt.Errorf("reading the module: %w", err)
+			}
+			fields["wasm"] = directory.WasmDataURLPrefix + base64.StdEncoding.EncodeToString(mod)
+		}
+		// Lists may be written E1,E2 and configuration values are strings, whatever they look like.
+		for _, k := range []string{"events", "allowed_hosts"} {
+			if v, ok := fields[k].(string); ok {
+				fields[k] = strings.Split(v, ",")
+			}
+		}
+		if cfg, ok := fields["config"].(map[string]any); ok {
+			for k, v := range cfg {
+				if _, isString := v.(string); !isString {
+					j, _ := json.Marshal(v)
+					cfg[k] = string(j)
+				}
+			}
+		}
+		if err := c.json("PUT", base+"/"+url.PathEscape(ids[0]), fields, &out); err != nil {
+			return err
+		}
+	case "delete":
+		if err := c.json("DELETE", base+"/"+url.PathEscape(ids[0]), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted extension %s\n", ids[0])
+		return nil
+	}
+	return printJSON(stdout, out, !asJSON)
 }
 
 // setField sets a dotted key in a JSON object; the value is JSON when it parses as JSON, else a string.

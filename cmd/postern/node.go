@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"postern.dev/postern/flows"
+	"postern.dev/postern/wasm"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +62,7 @@ type runningNode struct {
 	kek       *directory.KEK
 	admin     *admin.Server
 	edge      *edge.Server
+	wasm      *wasm.Runtime
 	adminAddr string
 	edgeAddr  string
 	log       *slog.Logger
@@ -154,13 +157,29 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 			return nil, err
 		}
 		keys := tokens.NewKeyRing(store, kek)
-		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: keys, KEK: kek,
+		// Tenant extensions: Wasm modules in this node's runtime (compiled once, cached on disk), web
+		// services over HTTP with a token of the tenant's key.
+		rn.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(o.dataDir, "wasm-cache"), Log: log, Module: store.Blob})
+		if err != nil {
+			node.Close()
+			adminLn.Close()
+			edgeLn.Close()
+			store.Close()
+			return nil, err
+		}
+		runner := &flows.Runner{Wasm: rn.wasm, Log: log, HTTP: &flows.HTTPInvoker{
+			Sign: func(tenant string, claims map[string]any) (string, error) {
+				return keys.SignJWT(tenant, "", tokens.TypeIDToken, tokens.Claims(claims))
+			},
+			Issuer: func(tenant string) string { return strings.TrimRight(publicURL, "/") + "/" + tenant },
+		}}
+		provider := oidc.New(oidc.Config{Store: store, Write: node, Keys: keys, KEK: kek, Extensions: runner,
 			PublicURL: publicURL, Log: log, Mail: func(ctx context.Context, tenant, to, subject, text string) error {
 				return sender.Send(ctx, mail.Message{Tenant: tenant, To: to, Subject: subject, Text: text})
 			}})
 		// The proxy comes first: a routed host never reaches the provider's endpoints.
 		px := proxy.New(proxy.Config{Store: store, Keys: keys, KEK: kek, Write: node, Exchange: provider.ExchangeCode,
-			PublicURL: publicURL, Log: log})
+			PublicURL: publicURL, Log: log, Extensions: runner})
 		node.Listen(func(a cluster.Applied) {
 			if a.Restored {
 				provider.Invalidate("", "")
@@ -169,6 +188,9 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 			for _, c := range a.Changes {
 				provider.Invalidate(c.Tenant, c.Kind)
 				px.Invalidate(c.Tenant, c.Kind, c.ID)
+				if c.Kind == "extension" {
+					go prepareExtension(rn.wasm, store, log, c.Tenant, c.ID)
+				}
 			}
 		})
 		rn.edge = edge.NewServer(node, log, px, provider)
@@ -182,6 +204,30 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 		}
 	}
 	return rn, nil
+}
+
+// prepareExtension compiles an uploaded or replaced Wasm extension and starts an instance ahead of its
+// first call (compiling a Go guest takes seconds), or forgets a deleted one. It runs off the apply path.
+func prepareExtension(rt *wasm.Runtime, store *directory.Store, log *slog.Logger, tenant, id string) {
+	exts, err := store.Extensions(tenant)
+	if err != nil {
+		return
+	}
+	for _, e := range exts {
+		if e.ID != id {
+			continue
+		}
+		if e.WasmSHA256 == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rt.Prepare(ctx, e); err != nil {
+			log.Warn("preparing an extension", "tenant", tenant, "extension", id, "error", err)
+		}
+		return
+	}
+	rt.Drop(tenant, id)
 }
 
 // newMailer is the SMTP sender of --smtp, or the outbox in the data directory.
@@ -243,6 +289,9 @@ func waitForMembership(node *cluster.Node, d time.Duration) {
 func (rn *runningNode) stop() {
 	if rn.edge != nil {
 		rn.edge.Shutdown()
+	}
+	if rn.wasm != nil {
+		rn.wasm.Close(context.Background())
 	}
 	rn.admin.Shutdown()
 	rn.node.Close()

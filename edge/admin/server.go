@@ -149,6 +149,11 @@ func (s *Server) table() []route {
 		{"PUT", "/admin/v1/tenants/{tenant}/groups/{group}/members/{user}", false, s.addMember},
 		{"DELETE", "/admin/v1/tenants/{tenant}/groups/{group}/members/{user}", false, s.removeMember},
 
+		{"GET", "/admin/v1/tenants/{tenant}/extensions", false, s.listExtensions},
+		{"GET", "/admin/v1/tenants/{tenant}/extensions/{extension}", false, s.getExtension},
+		{"PUT", "/admin/v1/tenants/{tenant}/extensions/{extension}", false, s.putExtension},
+		{"DELETE", "/admin/v1/tenants/{tenant}/extensions/{extension}", false, s.deleteExtension},
+
 		{"GET", "/admin/v1/cluster", false, s.clusterStatus},
 		{"POST", "/admin/v1/cluster/join", false, s.clusterJoin},
 		{"DELETE", "/admin/v1/cluster/nodes/{node}", false, s.clusterRemove},
