@@ -25,7 +25,7 @@ var sampleManifest []byte
 // tenant on first start.
 func runDev(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", "dev [--data DIR] [--listen ADDR] [--admin-listen ADDR] [--public-url URL] [--smtp HOST:PORT]")
-	o := nodeOptions{voter: true, bootstrap: true, nodeID: "dev"}
+	o := nodeOptions{voter: true, bootstrap: true, nodeID: "dev", fetchPrivate: true}
 	fs.StringVar(&o.dataDir, "data", "./postern-data", "data directory")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the edge listener")
 	fs.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8081", "address of the admin API")

@@ -53,6 +53,9 @@ type nodeOptions struct {
 	smtp        string // HOST:PORT; "" writes mail to the log and DIR/outbox
 	smtpTLS     string
 	smtpFrom    string
+	// fetchPrivate lets extensions' http fetches reach loopback and private addresses (postern dev: the
+	// tenant's services run on the same machine).
+	fetchPrivate bool
 }
 
 // runningNode is a started node and its listeners.
@@ -159,7 +162,8 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 		keys := tokens.NewKeyRing(store, kek)
 		// Tenant extensions: Wasm modules in this node's runtime (compiled once, cached on disk), web
 		// services over HTTP with a token of the tenant's key.
-		rn.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(o.dataDir, "wasm-cache"), Log: log, Module: store.Blob})
+		rn.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(o.dataDir, "wasm-cache"), Log: log, Module: store.Blob,
+			Fetch: wasm.FetchPolicy{AllowPrivateAddresses: o.fetchPrivate}})
 		if err != nil {
 			node.Close()
 			adminLn.Close()
