@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -269,7 +270,11 @@ func adminExtensions(c *apiClient, base, verb string, ids []string, body func() 
 			}
 			target := valueOr(x["url"], "")
 			if sha, ok := x["wasm_sha256"].(string); ok {
-				target = fmt.Sprintf("sha256:%.12s… (%v bytes)", sha, valueOr(x["wasm_size"], "?"))
+				size := "?"
+				if n, ok := x["wasm_size"].(float64); ok { // a JSON number: print it whole, not as 3.3e+06
+					size = strconv.FormatInt(int64(n), 10)
+				}
+				target = fmt.Sprintf("sha256:%.12s… (%s bytes)", sha, size)
 			}
 			fmt.Fprintf(tw, "%v\t%s\t%v\t%v\n", x["id"], strings.Join(events, ","), target, x["version"])
 		}

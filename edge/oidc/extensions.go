@@ -56,14 +56,15 @@ func (p *Provider) eventContext(ctx *fasthttp.RequestCtx, te *tenantEntry, clien
 // extensionFailed shows the branded error page for a journey an extension stopped (on_error: fail) and
 // logs why, under the page's correlation id.
 func (p *Provider) extensionFailed(ctx *fasthttp.RequestCtx, te *tenantEntry, uiLocales string, err error) {
+	ref := directory.NewID()[:12]
 	var xe *flows.ExtensionError
 	if errors.As(err, &xe) {
 		p.cfg.Log.Warn("an extension stopped the journey (on_error: fail)", "tenant", te.tenant.ID,
-			"event", string(xe.Event), "extension", xe.Extension, "error", xe.Err)
+			"event", string(xe.Event), "extension", xe.Extension, "correlation_id", ref, "error", xe.Err)
 	} else {
-		p.cfg.Log.Error("running extensions", "tenant", te.tenant.ID, "error", err)
+		p.cfg.Log.Error("running extensions", "tenant", te.tenant.ID, "correlation_id", ref, "error", err)
 	}
-	p.errorPage(ctx, te, fasthttp.StatusServiceUnavailable, "extension_failed", uiLocales)
+	p.errorPageRef(ctx, te, fasthttp.StatusServiceUnavailable, "extension_failed", uiLocales, ref)
 }
 
 // blockPage shows an extension's block page (showBlockPage): its message on the tenant's error page.

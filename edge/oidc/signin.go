@@ -165,7 +165,11 @@ func setPageHeaders(ctx *fasthttp.RequestCtx, page pages.Page, formAction string
 
 // errorPage is the branded error page, with a correlation id that links it to the log.
 func (p *Provider) errorPage(ctx *fasthttp.RequestCtx, te *tenantEntry, status int, message, uiLocales string) {
-	id := directory.NewID()[:12]
+	p.errorPageRef(ctx, te, status, message, uiLocales, directory.NewID()[:12])
+}
+
+// errorPageRef is errorPage under a correlation id the caller already logged its cause with.
+func (p *Provider) errorPageRef(ctx *fasthttp.RequestCtx, te *tenantEntry, status int, message, uiLocales, id string) {
 	p.cfg.Log.Info("error page", "tenant", te.tenant.ID, "correlation_id", id, "status", status, "message", message)
 	page := pages.Page{Kind: "error", Locale: pages.Negotiate(uiLocales, string(ctx.Request.Header.Peek("Accept-Language")), te.tenant.DefaultLocale),
 		Tenant: te.tenant.ID, Branding: te.tenant.Settings.Branding, Message: message, CorrelationID: id}
