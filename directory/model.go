@@ -230,15 +230,20 @@ type SigningKey struct {
 
 // Extension is a tenant's WebAssembly module (by content hash) or HTTP endpoint, bound to events.
 type Extension struct {
-	ID           string            `json:"id"`
-	Tenant       string            `json:"tenant"`
-	Events       []string          `json:"events"`
-	WasmSHA256   string            `json:"wasm_sha256,omitempty"`
-	WasmSize     int64             `json:"wasm_size,omitempty"`
-	URL          string            `json:"url,omitempty"`
-	Timeout      Duration          `json:"timeout,omitempty"`
-	MemoryLimit  int64             `json:"memory_limit,omitempty"`
-	OnError      string            `json:"on_error,omitempty"`
+	ID          string   `json:"id"`
+	Tenant      string   `json:"tenant"`
+	Events      []string `json:"events"`
+	WasmSHA256  string   `json:"wasm_sha256,omitempty"`
+	WasmSize    int64    `json:"wasm_size,omitempty"`
+	URL         string   `json:"url,omitempty"`
+	Timeout     Duration `json:"timeout,omitempty"`
+	MemoryLimit int64    `json:"memory_limit,omitempty"`
+	OnError     string   `json:"on_error,omitempty"`
+	// MaxInstances, MaxInput and MaxOutput bound the extension's concurrent calls on a node and one
+	// call's request and answer; zero means the node's defaults.
+	MaxInstances int               `json:"max_instances,omitempty"`
+	MaxInput     int64             `json:"max_input,omitempty"`
+	MaxOutput    int64             `json:"max_output,omitempty"`
 	AllowedHosts []string          `json:"allowed_hosts,omitempty"`
 	Config       map[string]string `json:"config,omitempty"`
 	Version      int               `json:"version"`

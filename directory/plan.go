@@ -353,6 +353,7 @@ func (p *Plan) planExtensions(s *Store, m *manifest.Manifest, exists bool) error
 		declared[me.ID] = true
 		want := Extension{ID: me.ID, Tenant: m.Tenant, Events: me.Events, URL: me.URL, Timeout: Duration(me.Timeout),
 			MemoryLimit: int64(me.MemoryLimit), OnError: me.OnError, AllowedHosts: me.AllowedHosts, Config: me.Config,
+			MaxInstances: me.MaxInstances, MaxInput: int64(me.MaxInput), MaxOutput: int64(me.MaxOutput),
 			ManagedBy: ManagedByManifest}
 		var wasm []byte
 		switch {

@@ -122,9 +122,9 @@ func (inst *instance) call(ctx context.Context, ext directory.Extension, input [
 	if olen == 0 {
 		return nil, fmt.Errorf("%w: extension %s reported a failure (see its log)", ErrFailed, inst.v.name)
 	}
-	if int64(olen) > int64(r.cfg.MaxOutput) {
+	if maxOut := capTo(ext.MaxOutput, r.cfg.MaxOutput); int64(olen) > int64(maxOut) {
 		return nil, fmt.Errorf("%w: extension %s: output of %d bytes is over the %d-byte limit",
-			ErrLimit, inst.v.name, olen, r.cfg.MaxOutput)
+			ErrLimit, inst.v.name, olen, maxOut)
 	}
 	view, ok := inst.mem.Read(optr, olen)
 	if !ok {

@@ -243,3 +243,30 @@ func TestLogBounds(t *testing.T) {
 	h.mustInvoke(t, ext, `{"stdout":1}`)
 	wantContains(t, h.log.String(), `"msg":"stdout line 0","tenant":"acme","extension":"probe","source":"stdout"`)
 }
+
+// An extension's own bounds (from its manifest) apply below the node's: input, output and concurrent
+// calls.
+func TestPerExtensionLimits(t *testing.T) {
+	h := newHarness(t, nil)
+	ext := h.ext("acme", "echo", echoModule())
+	ext.MaxInput = 2048
+	if _, err := h.invoke(t, ext, `"`+strings.Repeat("a", 3000)+`"`); !errors.Is(err, ErrLimit) {
+		t.Errorf("input over the extension's max_input: %v, want ErrLimit", err)
+	}
+	ext.MaxInput, ext.MaxOutput = 0, 1024 // echo answers its input: 1,502 bytes out
+	if _, err := h.invoke(t, ext, `"`+strings.Repeat("a", 1500)+`"`); !errors.Is(err, ErrLimit) {
+		t.Errorf("output over the extension's max_output: %v, want ErrLimit", err)
+	}
+	if _, err := h.invoke(t, ext, `"small"`); err != nil {
+		t.Errorf("within the bounds: %v", err)
+	}
+	one := h.ext("acme", "single", echoModule())
+	one.MaxInstances = 1
+	h.mustInvoke(t, one, `{}`)
+	h.mu.Lock()
+	s := h.slots[slotKey{"acme", "single"}]
+	h.mu.Unlock()
+	if s == nil || cap(s.sem) != 1 {
+		t.Errorf("max_instances 1: the extension may run %d calls at once", cap(s.sem))
+	}
+}

@@ -99,9 +99,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 // Errors wrap ErrTrap, ErrTimeout, ErrLimit, ErrBadOutput, ErrBadModule, ErrFailed or ErrClosed, and
 // name the extension; anything else is an internal failure. A failed call never affects another.
 func (r *Runtime) Invoke(ctx context.Context, ext directory.Extension, input []byte) ([]byte, error) {
-	if len(input) > r.cfg.MaxInput {
+	if maxIn := capTo(ext.MaxInput, r.cfg.MaxInput); len(input) > maxIn {
 		return nil, fmt.Errorf("%w: extension %s: input of %d bytes is over the %d-byte limit",
-			ErrLimit, extName(ext), len(input), r.cfg.MaxInput)
+			ErrLimit, extName(ext), len(input), maxIn)
 	}
 	s, err := r.slot(ext)
 	if err != nil {
@@ -205,7 +205,7 @@ func (r *Runtime) slot(ext directory.Extension) (*slot, error) {
 		return nil, fmt.Errorf("%w: extension %s", ErrClosed, extName(ext))
 	}
 	if s = r.slots[key]; s == nil {
-		s = &slot{sem: make(chan struct{}, r.cfg.MaxInstances)}
+		s = &slot{sem: make(chan struct{}, capTo(int64(ext.MaxInstances), r.cfg.MaxInstances))}
 		r.slots[key] = s
 	}
 	return s, nil
@@ -247,4 +247,12 @@ func (r *Runtime) Precompile(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("%w: %v", ErrBadModule, err)
 	}
 	return nil
+}
+
+// capTo is an extension's own bound where it sets one, never above the node's.
+func capTo(own int64, node int) int {
+	if own <= 0 || own > int64(node) {
+		return node
+	}
+	return int(own)
 }

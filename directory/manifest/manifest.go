@@ -170,6 +170,12 @@ type Extension struct {
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// MemoryLimit bounds a Wasm instance's memory, 64KiB to 512MiB; zero means the default.
 	MemoryLimit ByteSize `yaml:"memory_limit" json:"memory_limit,omitempty"`
+	// MaxInstances bounds the extension's calls running at once on a node (and so its Wasm instances),
+	// 1 to 64; zero means the node's default.
+	MaxInstances int `yaml:"max_instances" json:"max_instances,omitempty"`
+	// MaxInput and MaxOutput bound one call's request and answer, 1KiB to 1MiB; zero means 1MiB.
+	MaxInput  ByteSize `yaml:"max_input" json:"max_input,omitempty"`
+	MaxOutput ByteSize `yaml:"max_output" json:"max_output,omitempty"`
 	// OnError is fail or continue; empty means fail.
 	OnError string `yaml:"on_error" json:"on_error,omitempty"`
 	// AllowedHosts are the hosts the extension may reach through the host's HTTP function.

@@ -72,6 +72,9 @@ const (
 	MaxExtensionTimeout = Duration(10 * time.Second)
 	MinExtensionMemory  = 64 * KiB
 	MaxExtensionMemory  = 512 * MiB
+	MaxExtensionCalls   = 64
+	MinExtensionIO      = 1 * KiB
+	MaxExtensionIO      = 1 * MiB
 )
 
 // MinClientSecretLength is the shortest client secret a manifest may set. Client secrets are stored with a
@@ -747,6 +750,17 @@ func (m *Manifest) checkExtensions(c *checker) {
 				c.add(p+".memory_limit", "applies to wasm extensions only")
 			case x.MemoryLimit < MinExtensionMemory || x.MemoryLimit > MaxExtensionMemory:
 				c.add(p+".memory_limit", "out of range: between %s and %s", MinExtensionMemory, MaxExtensionMemory)
+			}
+		}
+		if x.MaxInstances != 0 && (x.MaxInstances < 1 || x.MaxInstances > MaxExtensionCalls) {
+			c.add(p+".max_instances", "out of range: between 1 and %d", MaxExtensionCalls)
+		}
+		for _, lim := range []struct {
+			name string
+			v    ByteSize
+		}{{"max_input", x.MaxInput}, {"max_output", x.MaxOutput}} {
+			if lim.v != 0 && (lim.v < MinExtensionIO || lim.v > MaxExtensionIO) {
+				c.add(p+"."+lim.name, "out of range: between %s and %s", MinExtensionIO, MaxExtensionIO)
 			}
 		}
 		c.oneOf(p+".on_error", "on_error policy", x.OnError, onErrors)

@@ -360,3 +360,22 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+func TestExtensionCallLimits(t *testing.T) {
+	m := Manifest{Tenant: "acme", Extensions: []Extension{
+		{ID: "a", Wasm: "a.wasm", Events: []string{"OnOtpSend"}, MaxInstances: 65, MaxInput: 512, MaxOutput: 2 * MiB},
+		{ID: "b", Wasm: "b.wasm", Events: []string{"OnOtpSend"}, MaxInstances: 4, MaxInput: 64 * KiB, MaxOutput: MiB},
+	}}
+	err := m.Validate()
+	if err == nil {
+		t.Fatal("out-of-range limits accepted")
+	}
+	for _, field := range []string{"extensions[0].max_instances", "extensions[0].max_input", "extensions[0].max_output"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("no problem reported for %s in %v", field, err)
+		}
+	}
+	if strings.Contains(err.Error(), "extensions[1]") {
+		t.Errorf("limits within range refused: %v", err)
+	}
+}

@@ -103,6 +103,7 @@ func (s *Server) putExtension(c *call) error {
 	}
 	ext := directory.Extension{ID: id, Tenant: tenant, Events: me.Events, URL: me.URL,
 		Timeout: directory.Duration(me.Timeout), MemoryLimit: int64(me.MemoryLimit), OnError: me.OnError,
+		MaxInstances: me.MaxInstances, MaxInput: int64(me.MaxInput), MaxOutput: int64(me.MaxOutput),
 		AllowedHosts: me.AllowedHosts, Config: me.Config}
 	switch {
 	case module != nil:
