@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+
+	"postern.dev/postern/directory"
 )
 
 // Event names a point in a journey where a tenant's extensions are called. The names, and the JSON each
@@ -191,6 +193,18 @@ func (e *ExtensionError) Unwrap() error { return e.Err }
 
 // subscribed reports whether ext is called at ev.
 func subscribed(ext []string, ev Event) bool { return slices.Contains(ext, string(ev)) }
+
+// Subscribed keeps the extensions called at ev, in order: a journey with none skips the event at no
+// cost.
+func Subscribed(exts []directory.Extension, ev Event) []directory.Extension {
+	var out []directory.Extension
+	for _, e := range exts {
+		if subscribed(e.Events, ev) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // shorten keeps an extension-provided string short enough for an error message.
 func shorten(s string) string {

@@ -49,15 +49,9 @@ func (r *Runner) AttributeCollectionStart(ctx context.Context, exts []directory.
 	var d AttributeStartDecision
 	in.SignUp.Attributes = maps.Clone(in.SignUp.Attributes)
 	err := r.run(ctx, EventAttributeCollectionStart, in.EventContext, exts, func(ext directory.Extension) (bool, error) {
-		req, err := in.Request(ext)
-		if err != nil {
-			return false, callerError{err}
-		}
-		out, err := r.invoke(ctx, ext, req)
-		if err != nil {
-			return false, err
-		}
-		one, err := ParseAttributeCollectionStart(out, in.Flow)
+		one, err := ask(ctx, r, ext, in.Request, func(out []byte) (AttributeStartDecision, error) {
+			return ParseAttributeCollectionStart(out, in.Flow)
+		})
 		if err != nil {
 			return false, err
 		}
@@ -91,15 +85,9 @@ func (r *Runner) AttributeCollectionSubmit(ctx context.Context, exts []directory
 	var d SubmitDecision
 	in.SignUp.Attributes = maps.Clone(in.SignUp.Attributes)
 	err := r.run(ctx, EventAttributeCollectionSubmit, in.EventContext, exts, func(ext directory.Extension) (bool, error) {
-		req, err := in.Request(ext)
-		if err != nil {
-			return false, callerError{err}
-		}
-		out, err := r.invoke(ctx, ext, req)
-		if err != nil {
-			return false, err
-		}
-		one, err := ParseAttributeCollectionSubmit(out, in.Flow)
+		one, err := ask(ctx, r, ext, in.Request, func(out []byte) (SubmitDecision, error) {
+			return ParseAttributeCollectionSubmit(out, in.Flow)
+		})
 		if err != nil {
 			return false, err
 		}
@@ -140,15 +128,7 @@ func (r *Runner) TokenIssuanceStart(ctx context.Context, exts []directory.Extens
 		return TokenDecision{}, err
 	}
 	err = r.run(ctx, EventTokenIssuanceStart, in.EventContext, exts, func(ext directory.Extension) (bool, error) {
-		b, err := req.encode(ext)
-		if err != nil {
-			return false, callerError{err}
-		}
-		out, err := r.invoke(ctx, ext, b)
-		if err != nil {
-			return false, err
-		}
-		one, err := ParseTokenIssuanceStart(out)
+		one, err := ask(ctx, r, ext, req.encode, ParseTokenIssuanceStart)
 		if err != nil {
 			return false, err
 		}
@@ -179,15 +159,7 @@ func (r *Runner) OtpSend(ctx context.Context, exts []directory.Extension, in Otp
 		return OtpDecision{}, err
 	}
 	err = r.run(ctx, EventOtpSend, in.EventContext, exts, func(ext directory.Extension) (bool, error) {
-		b, err := req.encode(ext)
-		if err != nil {
-			return false, callerError{err}
-		}
-		out, err := r.invoke(ctx, ext, b)
-		if err != nil {
-			return false, err
-		}
-		one, err := ParseOtpSend(out)
+		one, err := ask(ctx, r, ext, req.encode, ParseOtpSend)
 		if err != nil {
 			return false, err
 		}
@@ -213,15 +185,7 @@ func (r *Runner) ProxyRequest(ctx context.Context, exts []directory.Extension, i
 		return ProxyDecision{}, err
 	}
 	err = r.run(ctx, EventProxyRequest, in.EventContext, exts, func(ext directory.Extension) (bool, error) {
-		b, err := req.encode(ext)
-		if err != nil {
-			return false, callerError{err}
-		}
-		out, err := r.invoke(ctx, ext, b)
-		if err != nil {
-			return false, err
-		}
-		one, err := ParseProxyRequest(out)
+		one, err := ask(ctx, r, ext, req.encode, ParseProxyRequest)
 		if err != nil {
 			return false, err
 		}
@@ -248,6 +212,22 @@ func (r *Runner) ProxyRequest(ctx context.Context, exts []directory.Extension, i
 		return ProxyDecision{}, err
 	}
 	return d, nil
+}
+
+// ask sends one extension its request for the event and parses its answer: the step every event's run
+// takes once per extension. A request that cannot be built is the caller's error, not the extension's.
+func ask[D any](ctx context.Context, r *Runner, ext directory.Extension, request func(directory.Extension) ([]byte, error),
+	parse func([]byte) (D, error)) (D, error) {
+	var zero D
+	req, err := request(ext)
+	if err != nil {
+		return zero, callerError{err}
+	}
+	out, err := r.invoke(ctx, ext, req)
+	if err != nil {
+		return zero, err
+	}
+	return parse(out)
 }
 
 // callerError is a failure that is not the extension's (a request that cannot be built from the

@@ -34,16 +34,7 @@ func (p *Provider) extensionsFor(te *tenantEntry, ev flows.Event) ([]directory.E
 		all = &list
 		te.exts.Store(all)
 	}
-	var out []directory.Extension
-	for _, e := range *all {
-		for _, name := range e.Events {
-			if name == string(ev) {
-				out = append(out, e)
-				break
-			}
-		}
-	}
-	return out, nil
+	return flows.Subscribed(*all, ev), nil
 }
 
 // eventContext describes the journey to an extension.

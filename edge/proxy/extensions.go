@@ -37,15 +37,7 @@ func (p *Proxy) proxyExtensions(tenant string) ([]directory.Extension, error) {
 	if err != nil {
 		return nil, err
 	}
-	var exts []directory.Extension
-	for _, e := range all {
-		for _, ev := range e.Events {
-			if ev == string(flows.EventProxyRequest) {
-				exts = append(exts, e)
-				break
-			}
-		}
-	}
+	exts := flows.Subscribed(all, flows.EventProxyRequest)
 	if p.gen.Load() == gen {
 		p.exts.put(tenant, exts)
 	}
@@ -55,7 +47,8 @@ func (p *Proxy) proxyExtensions(tenant string) ([]directory.Extension, error) {
 // runProxyExtensions asks the tenant's extensions about an allowed request. It answers the request
 // itself (and returns false) on a denial or a failure under on_error fail; otherwise it returns the
 // headers to add upstream.
-func (p *Proxy) runProxyExtensions(ctx *fasthttp.RequestCtx, rt *directory.Route, method, path string, id *identity) (map[string]string, bool) {
+func (p *Proxy) runProxyExtensions(ctx *fasthttp.RequestCtx, e *routeEntry, method, path string, id *identity) (map[string]string, bool) {
+	rt := e.route
 	exts, err := p.proxyExtensions(rt.Tenant)
 	if err != nil {
 		ref := p.fail(rt, "listing extensions", err)
@@ -67,7 +60,10 @@ func (p *Proxy) runProxyExtensions(ctx *fasthttp.RequestCtx, rt *directory.Route
 	}
 	in := flows.ProxyRequestInput{Host: rt.Host, Method: method, Path: path, Headers: map[string]string{}}
 	in.Tenant, in.CorrelationID, in.ClientIP = rt.Tenant, directory.NewID()[:12], ctx.RemoteIP().String()
-	if app, err := p.cfg.Store.AppByName(rt.Tenant, rt.App); err == nil {
+	if app := e.app.Load(); app != nil {
+		in.App = *app
+	} else if app, err := p.cfg.Store.AppByName(rt.Tenant, rt.App); err == nil {
+		e.app.Store(&app) // the entry is dropped on any app change
 		in.App = app
 	}
 	for _, h := range forwardedHeaders {

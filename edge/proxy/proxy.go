@@ -79,6 +79,7 @@ const maxHosts = 8192
 type routeEntry struct {
 	route *directory.Route // nil: the host is not routed
 	up    *upstream
+	app   atomic.Pointer[directory.App] // the route's app, read on first need (extension requests name it)
 }
 
 // New builds a proxy.
@@ -113,7 +114,7 @@ func New(cfg Config) *Proxy {
 func (p *Proxy) Invalidate(tenant, kind, id string) {
 	p.gen.Add(1)
 	all := tenant == "" || kind == ""
-	if all || kind == "route" || kind == "tenant" {
+	if all || kind == "route" || kind == "tenant" || kind == "app" {
 		p.routes.clear()
 	}
 	ofTenant := func(k recordKey, _ *identity) bool { return k.tenant == tenant }
