@@ -51,8 +51,9 @@
 // is sent that same normalised path, so /public/../admin cannot be decided as one path and served as
 // another.
 //
-// Bodies are not buffered by the proxy: the upstream response is streamed to the client (the HostClient
-// runs with StreamResponseBody), and the request body goes upstream as the edge server hands it over,
+// Bodies are not buffered by the proxy: an upstream answer is streamed to the client unless it is short
+// and of known length (then it is read whole, which frees the upstream connection at once; see
+// transport.go), and the request body goes upstream as the edge server hands it over,
 // streamed when the server runs with StreamRequestBody, otherwise the server's (bounded) buffer.
 //
 // Upstream timeouts are idle timeouts, like nginx's proxy_read_timeout: each read from and write to the

@@ -47,7 +47,7 @@ func (p *Proxy) upstream(raw string) (*upstream, error) {
 			return &idleConn{Conn: c, timeout: idle}, nil
 		},
 		NoDefaultUserAgentHeader: true,
-		StreamResponseBody:       true,
+		Transport:                transport{}, // streams long answers, reads short ones whole
 		MaxConnWaitTimeout:       idle,
 		// Retry only what cannot have had an effect twice: a bodiless idempotent request whose
 		// pooled connection turned out closed. Never a timeout (the upstream is slow, not gone).
@@ -144,14 +144,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		return
 	}
 	stripHopByHop(&ctx.Response.Header)
-	if cl := ctx.Response.Header.ContentLength(); cl >= 0 && cl <= smallBody {
-		// A small answer of known length is in memory already or nearly: take it now, which gives the
-		// upstream connection back at once and lets the server write a plain body.
-		ctx.Response.Body()
-	}
 }
 
-// smallBody is the largest upstream answer of known length that is read whole rather than streamed.
+// smallBody is the largest upstream answer of known length that is read whole rather than streamed
+// (transport.go): it is in memory already or nearly, and taking it gives the upstream connection back
+// at once and lets the server write a plain body.
 const smallBody = 64 << 10
 
 // fail logs an internal error under a fresh reference, which the error page shows.
