@@ -65,8 +65,8 @@ func (p *Proxy) upstream(raw string) (*upstream, error) {
 
 // idleConn gives reads and writes on an upstream connection a moving deadline, so the upstream timeout
 // is an idle timeout rather than a bound on the whole exchange. Setting a deadline is not free, so it is
-// moved only once a quarter of the timeout has passed: a read or write may wait between 3/4 and all of
-// the timeout. Reads and writes each have one user at a time (the pool's, or one relay direction).
+// moved only once a quarter of the timeout has passed (by the coarse clock): a read or write may wait
+// between 3/4 and all of the timeout. Reads and writes each have one user at a time (the pool's, or one relay direction).
 type idleConn struct {
 	net.Conn
 	timeout         time.Duration
@@ -74,7 +74,7 @@ type idleConn struct {
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
-	if now := time.Now(); c.readBy.Sub(now) < c.timeout*3/4 {
+	if now := coarse.Now(); c.readBy.Sub(now) < c.timeout*3/4 {
 		c.readBy = now.Add(c.timeout)
 		if err := c.Conn.SetReadDeadline(c.readBy); err != nil {
 			return 0, err
@@ -84,7 +84,7 @@ func (c *idleConn) Read(b []byte) (int, error) {
 }
 
 func (c *idleConn) Write(b []byte) (int, error) {
-	if now := time.Now(); c.writeBy.Sub(now) < c.timeout*3/4 {
+	if now := coarse.Now(); c.writeBy.Sub(now) < c.timeout*3/4 {
 		c.writeBy = now.Add(c.timeout)
 		if err := c.Conn.SetWriteDeadline(c.writeBy); err != nil {
 			return 0, err
