@@ -111,7 +111,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 	if !ok {
 		return
 	}
-	added, ok := p.runProxyExtensions(ctx, e, string(ctx.Method()), path, id)
+	added, ok := p.runProxyExtensions(ctx, e, ctx.Method(), ctx.Path(), id)
 	if !ok {
 		return
 	}

@@ -88,7 +88,7 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 	if !ok {
 		return
 	}
-	added, ok := p.runProxyExtensions(ctx, e, string(method), origPath, id)
+	added, ok := p.runProxyExtensions(ctx, e, method, []byte(origPath), id)
 	if !ok {
 		return
 	}

@@ -60,14 +60,6 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		}
 	}
 	reuse := !req.ConnectionClose() && !resp.ConnectionClose() && resp.StatusCode() != fasthttp.StatusSwitchingProtocols
-	done := func(reuse bool) {
-		hc.ReleaseReader(br)
-		if reuse {
-			hc.ReleaseConn(cc)
-		} else {
-			hc.CloseConn(cc)
-		}
-	}
 
 	n := resp.Header.ContentLength()
 	switch {
@@ -79,7 +71,15 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 			return fail(false, err)
 		}
 	default:
-		b := &pooledBody{br: br, reuse: reuse, release: done}
+		// Only a streamed answer pays for this closure: the connection's type is fasthttp's own.
+		b := &pooledBody{br: br, reuse: reuse, release: func(reuse bool) {
+			hc.ReleaseReader(br)
+			if reuse {
+				hc.ReleaseConn(cc)
+			} else {
+				hc.CloseConn(cc)
+			}
+		}}
 		switch n {
 		case -1: // chunked: trailers are read and dropped, and the client's copy is chunked afresh
 			b.r, b.chunked = httputil.NewChunkedReader(br), true
@@ -92,7 +92,12 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		resp.SetBodyStream(b, n)
 		return false, nil
 	}
-	done(reuse)
+	hc.ReleaseReader(br)
+	if reuse {
+		hc.ReleaseConn(cc)
+	} else {
+		hc.CloseConn(cc)
+	}
 	return false, nil
 }
 
