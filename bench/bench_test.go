@@ -246,3 +246,25 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianTurnDiff: the p99 added is taken round by round, so one stalled turn on either side moves
+// the median of the differences by at most one rank.
+func TestMedianTurnDiff(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		m, base []time.Duration
+		want    time.Duration
+	}{
+		{"odd", []time.Duration{2 * ms, 3 * ms, 50 * ms}, []time.Duration{1 * ms, 1 * ms, 1 * ms}, 2 * ms},
+		{"a stall on the baseline", []time.Duration{2 * ms, 2 * ms, 2 * ms}, []time.Duration{1 * ms, 80 * ms, 1 * ms}, 1 * ms},
+		{"even", []time.Duration{2 * ms, 5 * ms}, []time.Duration{1 * ms, 1 * ms}, 2*ms + ms/2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := medianTurnDiff(&measure{turns: tt.m}, &measure{turns: tt.base}); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

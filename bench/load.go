@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,9 @@ type measure struct {
 	ops     uint64
 	elapsed time.Duration
 	hist    histogram
+	// turns holds the p99 of each measure added (the turns of alternate): a stall of the shared
+	// machine in one turn moves that turn's p99 only, so a median over turns shows what the stalls hide.
+	turns []time.Duration
 }
 
 func (m *measure) perSecond() float64 {
@@ -27,6 +31,25 @@ func (m *measure) add(o *measure) {
 	m.ops += o.ops
 	m.elapsed += o.elapsed
 	m.hist.merge(&o.hist)
+	m.turns = append(m.turns, o.p99())
+}
+
+// medianTurnDiff is the median, over the turns two measures were taken in alternately, of m's turn p99
+// minus base's in the same round.
+func medianTurnDiff(m, base *measure) time.Duration {
+	n := min(len(m.turns), len(base.turns))
+	if n == 0 {
+		return m.p99() - base.p99()
+	}
+	d := make([]time.Duration, n)
+	for i := range n {
+		d[i] = m.turns[i] - base.turns[i]
+	}
+	slices.Sort(d)
+	if n%2 == 1 {
+		return d[n/2]
+	}
+	return (d[n/2-1] + d[n/2]) / 2
 }
 
 func (m *measure) p50() time.Duration { return m.hist.quantile(0.50) }

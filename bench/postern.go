@@ -224,6 +224,27 @@ func (e *devEdge) admin(ctx context.Context, method, path string, body, out any)
 	return nil
 }
 
+// profile takes a CPU profile of the edge process for the given time through the admin API and writes
+// it to file. It runs beside a measured phase, so its own cost (small) is in that phase's figures.
+func (e *devEdge) profile(ctx context.Context, d time.Duration, file string) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/admin/v1/debug/pprof/cpu?seconds=%d", e.adminURL, secs), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profiling the edge: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profiling the edge: HTTP %d %v %s", resp.StatusCode, err, bytes.TrimSpace(b[:min(len(b), 200)]))
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
 // userHZ is the unit of the times in /proc/<pid>/stat: USER_HZ, which Linux fixes at 100 on every
 // architecture Go supports, whatever the kernel's own tick rate.
 const userHZ = 100

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -107,7 +108,17 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 			saturated := make([]func(time.Duration) (*measure, error), len(targets))
 			for i := range targets {
 				t := &targets[i]
+				profiled := i%2 == 0 || cfg.ProfileDir == "" // the bare proxy is not Postern's to profile
 				saturated[i] = func(d time.Duration) (*measure, error) {
+					if !profiled {
+						profiled = true
+						file := filepath.Join(cfg.ProfileDir, "proxy-edge-"+strings.ReplaceAll(t.name, " ", "-")+".pprof")
+						go func() {
+							if err := e.profile(ctx, d-time.Second, file); err != nil {
+								cfg.logger().Warn("proxy: no edge profile", "err", err)
+							}
+						}()
+					}
 					return t.cpu.around(func() (*measure, error) { return closedLoop(ctx, conns, d, t.op) })
 				}
 			}
@@ -152,6 +163,8 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 					latency(t.name+", open loop: p50", lat[i].p50()).againstNamed(targets[b].name, float64(lat[b].p50())),
 					latency(t.name+", open loop: p99", lat[i].p99()).againstNamed(targets[b].name, float64(lat[b].p99())),
 					latency(t.name+", open loop: p99 added (minus the bare proxy's)", lat[i].p99()-lat[b].p99()),
+					latency(fmt.Sprintf("%s, open loop: p99 added, median over %d alternating turns", t.name, len(lat[i].turns)),
+						medianTurnDiff(lat[i], lat[b])),
 				)
 			}
 			return figs, nil

@@ -23,6 +23,10 @@ type Config struct {
 	// Dir is where scenarios make their temporary data directories; "" means os.TempDir(). It must be on
 	// the disk being measured: a tmpfs makes every fsync free.
 	Dir string
+	// ProfileDir, when set, receives CPU profiles of the Postern processes a scenario measures, taken
+	// during its main timed phase (e.g. proxy-edge-bearer.pprof): where the edge spends its time under
+	// load, to read with `go tool pprof`.
+	ProfileDir string
 	// Logger receives progress (loading, cluster start-up); nil discards it.
 	Logger *slog.Logger
 }

@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "parent of the scenarios' temporary data directories, on the disk to measure (default: the system temp directory)")
 	quiet := fs.Bool("q", false, "no progress on stderr (raft still logs its own warnings there)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	profileDir := fs.String("profile-dir", "", "write CPU profiles of the measured Postern processes (taken through the admin API) into this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -57,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelError
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := bench.Config{Duration: *duration, Users: *users, Writers: *writers, Dir: *dir, Logger: log}
+	cfg := bench.Config{Duration: *duration, Users: *users, Writers: *writers, Dir: *dir, ProfileDir: *profileDir, Logger: log}
 
 	scenarios := bench.Select(bench.Scenarios(cfg), re)
 	if len(scenarios) == 0 {
