@@ -163,7 +163,7 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 					latency(t.name+", open loop: p50", lat[i].p50()).againstNamed(targets[b].name, float64(lat[b].p50())),
 					latency(t.name+", open loop: p99", lat[i].p99()).againstNamed(targets[b].name, float64(lat[b].p99())),
 					latency(t.name+", open loop: p99 added (minus the bare proxy's)", lat[i].p99()-lat[b].p99()),
-					latency(fmt.Sprintf("%s, open loop: p99 added, median over %d alternating turns", t.name, len(lat[i].turns)),
+					latency(fmt.Sprintf("%s, open loop: p99 added (median over %d alternating turns)", t.name, len(lat[i].turns)),
 						medianTurnDiff(lat[i], lat[b])),
 				)
 			}

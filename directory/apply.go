@@ -63,6 +63,7 @@ var handlers = map[string]handler{
 	OpTokenRevoke:      applyTokenRevoke,
 	OpSignUpStart:      applySignUpStart,
 	OpSignUpComplete:   applySignUpComplete,
+	OpExtensionLog:     applyExtensionLog,
 }
 
 func decode[T any](body json.RawMessage) (T, error) {
@@ -132,12 +133,17 @@ func (a *applier) keysWithPrefix(prefix []byte) [][]byte {
 }
 
 func (a *applier) audit(tenant, action, target string) error {
-	e := AuditEvent{
-		ID:     fmt.Sprintf("%d-%d", a.index, a.audits),
-		Tenant: tenant, Time: a.now(), Actor: a.cmd.Actor, Action: action, Target: target, Index: a.index,
-	}
+	_, err := a.putAudit(AuditEvent{Tenant: tenant, Time: a.now(), Actor: a.cmd.Actor, Action: action, Target: target})
+	return err
+}
+
+// putAudit stores e as the command's next audit event of e.Tenant, numbered within the command, and
+// returns its key.
+func (a *applier) putAudit(e AuditEvent) ([]byte, error) {
+	e.ID, e.Index = fmt.Sprintf("%d-%d", a.index, a.audits), a.index
 	a.audits++
-	return a.put(keyAudit(tenant, a.index, a.audits), e)
+	key := keyAudit(e.Tenant, a.index, a.audits)
+	return key, a.put(key, e)
 }
 
 func (a *applier) changed(tenant, kind, id string) {

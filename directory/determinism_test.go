@@ -34,7 +34,7 @@ func (w *workload) wasm() []byte { return []byte("\x00asm\x01\x00\x00\x00" + w.p
 
 func (w *workload) op() Op {
 	t := w.tenant()
-	switch w.r.IntN(26) {
+	switch w.r.IntN(27) {
 	case 0:
 		return tenantCreate(t)
 	case 1:
@@ -119,6 +119,15 @@ func (w *workload) op() Op {
 			return ref(OpNodeDelete, "", w.id("n", 3))
 		}
 		return MakeOp(OpNodePut, Node{ID: w.id("n", 3), RaftAddr: w.pick("a:1", "b:2"), Suffrage: "voter"})
+	case 25:
+		// Lines of the three tenants and of one that never exists, now and then a bad level.
+		var lines []ExtensionLogLine
+		for i := range 1 + w.r.IntN(4) {
+			lines = append(lines, ExtensionLogLine{Tenant: w.pick("acme", "beta", "gamma", "gone"), Extension: w.id("e", 2),
+				Time: t0.Add(time.Duration(w.r.IntN(100)) * time.Millisecond), Level: w.pick("info", "info", "error", "loud"),
+				Source: w.pick("log", "stdout", "host"), Message: fmt.Sprintf("line %d", i)})
+		}
+		return MakeOp(OpExtensionLog, ExtensionLog{Node: w.pick("edge-1", "edge-2"), Lines: lines})
 	default:
 		if w.r.IntN(2) == 0 {
 			return Op{Kind: "user.frobnicate", Body: json.RawMessage(`{}`)}

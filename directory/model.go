@@ -249,6 +249,10 @@ type Extension struct {
 	Version      int               `json:"version"`
 	ManagedBy    string            `json:"managed_by,omitempty"`
 	UpdatedAt    time.Time         `json:"updated_at"`
+	// Secrets are sealed with the KEK, each bound to its tenant, extension and name
+	// (ExtensionSecretContext): a copy of the directory alone reveals none. The admin API shows their
+	// names only.
+	Secrets map[string]Sealed `json:"secrets,omitempty"`
 }
 
 // Session is a person's signed-in state at a tenant, shared by its apps (single sign-on).
@@ -287,7 +291,8 @@ type RefreshFamily struct {
 	RevokedAt  time.Time      `json:"revoked_at,omitzero"`
 }
 
-// AuditEvent records one change and who made it.
+// AuditEvent records one change and who made it, or one line an extension logged (Action
+// OpExtensionLog, with the fields below Index).
 type AuditEvent struct {
 	ID     string    `json:"id"`
 	Tenant string    `json:"tenant,omitempty"`
@@ -296,6 +301,13 @@ type AuditEvent struct {
 	Action string    `json:"action"`
 	Target string    `json:"target,omitempty"`
 	Index  uint64    `json:"index"`
+
+	// An extension log line's level, message and source (see ExtensionLogLine), and the node that ran
+	// the call.
+	Level   string `json:"level,omitempty"`
+	Message string `json:"message,omitempty"`
+	Source  string `json:"source,omitempty"`
+	Node    string `json:"node,omitempty"`
 }
 
 // Node is a member of the cluster as the directory records it: raft knows ids and addresses, the directory

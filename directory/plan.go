@@ -84,7 +84,7 @@ func PlanManifest(s *Store, m *manifest.Manifest, kek *KEK) (*Plan, error) {
 	if err := p.planIdPs(s, m, kek, exists); err != nil {
 		return nil, err
 	}
-	if err := p.planExtensions(s, m, exists); err != nil {
+	if err := p.planExtensions(s, m, kek, exists); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -336,7 +336,7 @@ func (p *Plan) planIdPs(s *Store, m *manifest.Manifest, kek *KEK, exists bool) e
 // file a manifest names and sends its bytes this way.
 const WasmDataURLPrefix = "data:application/wasm;base64,"
 
-func (p *Plan) planExtensions(s *Store, m *manifest.Manifest, exists bool) error {
+func (p *Plan) planExtensions(s *Store, m *manifest.Manifest, kek *KEK, exists bool) error {
 	var current []Extension
 	if exists {
 		var err error
@@ -375,6 +375,12 @@ func (p *Plan) planExtensions(s *Store, m *manifest.Manifest, exists bool) error
 			return invalid("extensions[%d].wasm: %q is a file path; `postern apply` uploads the file, the API takes the module inline (%s...)", i, me.Wasm, WasmDataURLPrefix)
 		}
 		old, found := have[me.ID]
+		// Unchanged values keep their sealed bytes, so that the comparison below sees them equal.
+		secrets, err := SealExtensionSecrets(kek, m.Tenant, me.ID, me.Secrets, old.Secrets)
+		if err != nil {
+			return err
+		}
+		want.Secrets = secrets
 		if found {
 			want.Version, want.UpdatedAt = old.Version, old.UpdatedAt
 			if want.WasmSize == 0 {

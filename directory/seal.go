@@ -133,3 +133,8 @@ func CredentialContext(tenant, user, cred string) string {
 
 // IdPSecretContext binds a sealed identity-provider client secret to its tenant and provider.
 func IdPSecretContext(tenant, idp string) string { return "idp-secret/" + tenant + "/" + idp }
+
+// ExtensionSecretContext binds a sealed extension secret to its tenant, extension and name.
+func ExtensionSecretContext(tenant, extension, name string) string {
+	return "extension-secret/" + tenant + "/" + extension + "/" + name
+}

@@ -16,6 +16,9 @@ type Config struct {
 	Log *slog.Logger
 	// Module returns a tenant's module bytes by their SHA-256 (hex): the directory's Store.Blob.
 	Module func(tenant, sha256 string) ([]byte, error)
+	// Secret opens an extension's secret for secret_get. Nil: no extension has secrets here, and
+	// secret_get finds none. An error fails the call, as the host's failure.
+	Secret SecretFunc
 
 	// MaxInstances bounds the calls running at once, and so the instances alive, per extension
 	// (default 8). Callers beyond it wait for their context's deadline.
@@ -40,6 +43,11 @@ type Config struct {
 	// LogLineBytes bounds one log line (default 1 KiB, longer lines are cut); LogCallBytes bounds the
 	// log bytes of one call (default 16 KiB, later lines are dropped and counted).
 	LogLineBytes, LogCallBytes int
+	// Audit receives, when a call ends, the lines it logged (besides Log) and the host's own lines
+	// about it, for the tenant's audit; a call that logged nothing and ended well makes no call. It runs
+	// on the goroutine of the extension's call, which waits for it: it must not block (queue the lines
+	// and return). The CallLog is the hook's to keep. Nil discards them.
+	Audit func(CallLog)
 
 	// Fetch is the policy of the http_fetch host function.
 	Fetch FetchPolicy

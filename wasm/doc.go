@@ -17,8 +17,9 @@
 //
 // A module sees no filesystem, environment, arguments or sockets. The host gives it, in the "postern"
 // import module, a bounded log, HTTP fetches to the hosts its extension lists, the time, crypto/rand
-// randomness and its configuration. docs/wasm-abi.md is the guest ABI; package sdk is its Go side,
-// and examples/ holds example extensions built with it.
+// randomness, its configuration and its secrets (opened by the node's Config.Secret: this package never
+// holds the key-encryption key). docs/wasm-abi.md is the guest ABI; package sdk is its Go side, and
+// examples/ holds example extensions built with it.
 //
 // # Notes
 //

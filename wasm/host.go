@@ -34,10 +34,12 @@ type callState struct {
 	ext directory.Extension
 	log *slog.Logger // made on the first line
 
-	logBytes int // log bytes written in this call
-	dropped  int // log lines dropped over the budget
+	logBytes int       // log bytes written in this call
+	dropped  int       // log lines dropped over the budget
+	lines    []LogLine // for Config.Audit, when it is set
+	unkept   int       // lines over MaxAuditLines
 	fetches  int
-	result   []byte // the pending result of config_get or http_fetch, read by result_read
+	result   []byte // the pending result of config_get, secret_get or http_fetch, read by result_read
 }
 
 func (r *Runtime) newCallState(ext directory.Extension) *callState {
@@ -86,15 +88,21 @@ func (cs *callState) logLine(level slog.Level, msg []byte, source string) {
 	if cs.log == nil {
 		cs.log = cfg.Log.With("tenant", cs.ext.Tenant, "extension", cs.ext.ID)
 	}
-	cs.log.Log(context.Background(), level, string(msg), "source", source)
+	line := string(msg)
+	cs.log.Log(context.Background(), level, line, "source", source)
+	if cfg.Audit != nil {
+		cs.keep(level, line, source)
+	}
 }
 
-// finish ends the call's log with the count of dropped lines, if any.
-func (cs *callState) finish() {
+// finish ends the call's log with the count of dropped lines, if any, and hands its lines to
+// Config.Audit; err is the call's error.
+func (cs *callState) finish(err error) {
 	if cs.dropped > 0 {
 		cs.r.cfg.Log.Warn("wasm: extension log lines dropped", "tenant", cs.ext.Tenant, "extension", cs.ext.ID,
 			"dropped", cs.dropped, "budget_bytes", cs.r.cfg.LogCallBytes)
 	}
+	cs.audit(err)
 }
 
 // guestOutput takes a guest's stdout or stderr into its log.
@@ -158,6 +166,9 @@ func (r *Runtime) instantiateHost(ctx context.Context, rt wazero.Runtime) (api.M
 		cs.result = []byte(v)
 		stack[0] = api.EncodeI64(int64(len(v)))
 	}, []api.ValueType{i32, i32}, []api.ValueType{i64})
+
+	// secret_get(name_ptr i32, name_len i32) -> i64: the value's length, or -1
+	def("secret_get", r.secretGet, []api.ValueType{i32, i32}, []api.ValueType{i64})
 
 	// http_fetch(req_ptr i32, req_len i32) -> i64: the response JSON's length
 	def("http_fetch", func(ctx context.Context, m api.Module, stack []uint64) {

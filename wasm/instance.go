@@ -37,13 +37,13 @@ type instance struct {
 
 // newInstance instantiates the version's module with no filesystem, environment, arguments or
 // sockets, real clocks and crypto/rand, and runs its _initialize.
-func (v *version) newInstance(ctx context.Context, ext directory.Extension) (*instance, error) {
+func (v *version) newInstance(ctx context.Context, ext directory.Extension) (_ *instance, err error) {
 	r := v.r
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout)
 	defer cancel()
 	inst := &instance{v: v}
 	cs := r.newCallState(ext)
-	defer cs.finish()
+	defer func() { cs.finish(err) }()
 	inst.cur = cs
 	defer func() { inst.cur = nil }()
 	ictx = context.WithValue(ictx, callKey{}, cs)
@@ -93,12 +93,12 @@ func (inst *instance) close() {
 
 // call runs one event: postern_alloc for the input, the input copied in, postern_handle, the output
 // copied out (and postern_free, if exported). See docs/wasm-abi.md.
-func (inst *instance) call(ctx context.Context, ext directory.Extension, input []byte, timeout time.Duration) ([]byte, error) {
+func (inst *instance) call(ctx context.Context, ext directory.Extension, input []byte, timeout time.Duration) (_ []byte, err error) {
 	r := inst.v.r
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cs := r.newCallState(ext)
-	defer cs.finish()
+	defer func() { cs.finish(err) }()
 	inst.cur = cs
 	defer func() { inst.cur = nil }()
 	cctx = context.WithValue(cctx, callKey{}, cs)
@@ -162,6 +162,10 @@ func (inst *instance) failed(ctx, cctx context.Context, timeout time.Duration, w
 	var fault *guestFault
 	if errors.As(err, &fault) {
 		return fmt.Errorf("%w: extension %s: %s: %s", ErrTrap, name, what, fault.msg)
+	}
+	var hf *hostFailure
+	if errors.As(err, &hf) {
+		return fmt.Errorf("wasm: extension %s: %s: %w", name, what, hf.err)
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n") // the first line; wazero adds the wasm stack trace
 	return inst.atLimit(fmt.Errorf("%w: extension %s: %s: %s", ErrTrap, name, what, msg))

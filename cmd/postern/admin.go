@@ -27,7 +27,8 @@ a next key; the following one makes it sign and retires the old key until its to
 relying parties refresh the JWK Set (5 minutes) between the two.
 extensions take: list, get ID, put ID, delete ID. put creates or replaces the whole extension: --wasm FILE
 sends a module (or wasm=sha256:HEX names one the tenant already stored, or url=https://... an HTTP
-extension), with events=E1,E2 and timeout, memory_limit, on_error, allowed_hosts=H1,H2, config.KEY=VALUE.
+extension), with events=E1,E2 and timeout, memory_limit, on_error, allowed_hosts=H1,H2, config.KEY=VALUE,
+secrets.NAME=VALUE (answers show secret_names only; a put without secrets keeps the stored ones).
 Fields: --json '{"email":"a@example.com"}' or field=value pairs (dots nest: profile.given_name=Ann;
 values that parse as JSON, such as true, 3 or ["a"], are taken as JSON).
 Examples:
@@ -299,17 +300,21 @@ func adminExtensions(c *apiClient, base, verb string, ids []string, body func() 
 			}
 			fields["wasm"] = directory.WasmDataURLPrefix + base64.StdEncoding.EncodeToString(mod)
 		}
-		// Lists may be written E1,E2 and configuration values are strings, whatever they look like.
+		// Lists may be written E1,E2 and configuration and secret values are strings, whatever they look like.
 		for _, k := range []string{"events", "allowed_hosts"} {
 			if v, ok := fields[k].(string); ok {
 				fields[k] = strings.Split(v, ",")
 			}
 		}
-		if cfg, ok := fields["config"].(map[string]any); ok {
-			for k, v := range cfg {
+		for _, field := range []string{"config", "secrets"} {
+			m, ok := fields[field].(map[string]any)
+			if !ok {
+				continue
+			}
+			for k, v := range m {
 				if _, isString := v.(string); !isString {
 					j, _ := json.Marshal(v)
-					cfg[k] = string(j)
+					m[k] = string(j)
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,8 +27,8 @@ import (
 	"postern.dev/postern/wasm"
 )
 
-const extUsage = `ext test FILE --event EVENT [--input JSON|@FILE|-] [--config KEY=VALUE ...] [--allowed-host HOST ...]
-       [--timeout D] [--memory-limit SIZE] [--flow MANIFEST] [--cache DIR]
+const extUsage = `ext test FILE --event EVENT [--input JSON|@FILE|-] [--config KEY=VALUE ...] [--secret NAME=VALUE ...]
+       [--allowed-host HOST ...] [--timeout D] [--memory-limit SIZE] [--flow MANIFEST] [--cache DIR]
 
 Runs a WebAssembly extension on this machine as a node runs it, without a server: sends it the event's
 request, prints its answer on standard output, and checks the answer against the event's contract. On
@@ -37,12 +38,16 @@ contract (exit 1). A trap, a timeout or a bad module also exits 1.
 EVENT is one of OnAttributeCollectionStart, OnAttributeCollectionSubmit, OnTokenIssuanceStart, OnOtpSend
 or OnProxyRequest. Without --input the request is a sample of what Postern sends at EVENT. The attribute events' answers are
 checked against the sign-up flow (flows.sign_up) of the manifest given with --flow, else against the
-attributes of the input's data.userSignUpInfo.attributes. --timeout, --memory-limit, --config and
---allowed-host are the manifest's extension settings; here http_fetch may also reach loopback and private
-addresses of the allowed hosts (a node refuses those).
+attributes of the input's data.userSignUpInfo.attributes. --timeout, --memory-limit, --config, --secret
+and --allowed-host are the manifest's extension settings; here http_fetch may also reach loopback and
+private addresses of the allowed hosts (a node refuses those). Secrets are sealed with a key made for the
+run and read through secret_get as on a node; give them from a shell variable, as below, so they stay out
+of your shell's history.
 
-Example:
-  postern ext test add_claims.wasm --event OnTokenIssuanceStart --config claim_name=tier --config claim_value=gold`
+Examples:
+  postern ext test add_claims.wasm --event OnTokenIssuanceStart --config claim_name=tier --config claim_value=gold
+  postern ext test loyalty.wasm --event OnAttributeCollectionSubmit --config service_url=https://loyalty.example/check \
+      --allowed-host loyalty.example --secret api_key="$LOYALTY_API_KEY"`
 
 // runExt is `postern ext`: tools for extension authors.
 func runExt(args []string, stdout, stderr io.Writer) error {
@@ -73,8 +78,9 @@ func runExtTest(args []string, stdout, stderr io.Writer) error {
 	memory := fs.String("memory-limit", "", "memory of an instance, 64KiB to 512MiB (default 64MiB)")
 	flowFile := fs.String("flow", "", "a manifest whose flows.sign_up the attribute events' answers are checked against")
 	cache := fs.String("cache", defaultWasmCache(), "compiled-code cache directory; empty for none")
-	var configs, hosts listFlag
+	var configs, secrets, hosts listFlag
 	fs.Var(&configs, "config", "a configuration entry KEY=VALUE of the extension (repeatable)")
+	fs.Var(&secrets, "secret", "a secret NAME=VALUE of the extension, read with secret_get (repeatable)")
 	fs.Var(&hosts, "allowed-host", "a host http_fetch may reach (repeatable)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -110,8 +116,20 @@ func runExtTest(args []string, stdout, stderr io.Writer) error {
 		}
 		me.Config[k] = v
 	}
+	for _, s := range secrets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			// Not repeated: without "=", the argument may be the value itself.
+			return usagef("--secret takes NAME=VALUE, and one of them has no =")
+		}
+		if me.Secrets == nil {
+			me.Secrets = map[string]string{}
+		}
+		me.Secrets[k] = v
+	}
 	if err := checkManifestPart(manifest.Manifest{Tenant: "local", Extensions: []manifest.Extension{me}}, "extensions[0]", map[string]string{
-		"events[0]": "--event", "timeout": "--timeout", "memory_limit": "--memory-limit", "config": "--config"}); err != nil {
+		"events[0]": "--event", "timeout": "--timeout", "memory_limit": "--memory-limit", "config": "--config",
+		"secrets": "--secret"}); err != nil {
 		return err
 	}
 	ev := flows.Event(*event)
@@ -131,6 +149,15 @@ func runExtTest(args []string, stdout, stderr io.Writer) error {
 	ext := directory.Extension{ID: me.ID, Tenant: "local", Events: me.Events, WasmSHA256: sha, WasmSize: int64(len(mod)),
 		Timeout: directory.Duration(me.Timeout), MemoryLimit: int64(me.MemoryLimit), AllowedHosts: me.AllowedHosts,
 		Config: me.Config, Version: 1, UpdatedAt: time.Now()}
+	// The secrets take the path they take on a node, sealed in the record and opened when the guest asks,
+	// under a key that lives as long as this run.
+	kek, err := runKEK()
+	if err != nil {
+		return err
+	}
+	if ext.Secrets, err = directory.SealExtensionSecrets(kek, ext.Tenant, ext.ID, me.Secrets, nil); err != nil {
+		return err
+	}
 
 	var flow *directory.SignUp
 	if *flowFile != "" {
@@ -166,7 +193,7 @@ func runExtTest(args []string, stdout, stderr io.Writer) error {
 			}
 			return a
 		}}))
-	rt, err := wasm.New(wasm.Config{CacheDir: *cache, Log: log,
+	rt, err := wasm.New(wasm.Config{CacheDir: *cache, Log: log, Secret: kek.ExtensionSecret,
 		Module: func(tenant, want string) ([]byte, error) {
 			if want != sha {
 				return nil, directory.ErrNotFound
@@ -384,8 +411,17 @@ func extensionID(file string) string {
 	return id
 }
 
+// runKEK is a key-encryption key for one run of `ext test`.
+func runKEK() (*directory.KEK, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return directory.NewKEK(key)
+}
+
 // checkManifestPart validates m and reports the problems under prefix as a usage error, with the
-// fields renamed to the flags that set them.
+// fields renamed to the flags that set them ("secrets.api-key" to "--secret api-key").
 func checkManifestPart(m manifest.Manifest, prefix string, flags map[string]string) error {
 	err := m.Validate()
 	var problems manifest.Errors
@@ -400,6 +436,8 @@ func checkManifestPart(m manifest.Manifest, prefix string, flags map[string]stri
 		field := strings.TrimPrefix(strings.TrimPrefix(p.Field, prefix), ".")
 		if f, ok := flags[field]; ok {
 			field = f
+		} else if i := strings.IndexAny(field, ".["); i > 0 && flags[field[:i]] != "" {
+			field = flags[field[:i]] + " " + strings.TrimPrefix(field[i:], ".")
 		}
 		msgs = append(msgs, strings.TrimPrefix(field+": "+p.Message, ": "))
 	}

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,7 +22,8 @@ func TestExtTest(t *testing.T) {
 	cache := filepath.Join(dir, "cache")
 	mods := map[string]string{}
 	for pkg, wasm := range wasmtest.BuildAll(t, "postern.dev/postern/wasm/examples/echo",
-		"postern.dev/postern/wasm/examples/claims", "postern.dev/postern/wasm/examples/blocklist") {
+		"postern.dev/postern/wasm/examples/claims", "postern.dev/postern/wasm/examples/blocklist",
+		"postern.dev/postern/wasm/examples/loyalty") {
 		name := filepath.Base(pkg)
 		mods[name] = filepath.Join(dir, name+".wasm")
 		if err := os.WriteFile(mods[name], wasm, 0o600); err != nil {
@@ -31,6 +36,20 @@ func TestExtTest(t *testing.T) {
 	}
 	flowFile := filepath.Join(dir, "flow.yaml")
 	os.WriteFile(flowFile, []byte("tenant: acme\nflows:\n  sign_up:\n    attributes:\n      - {name: loyalty_id, pattern: \"^[0-9]{8}$\"}\n"), 0o600)
+	// A loyalty service that wants its API key, which `ext test --secret` gives the loyalty example.
+	const apiKey = "sk_test_ext_5b7d9f1e"
+	loyalty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+apiKey {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"valid"}`)
+	}))
+	defer loyalty.Close()
+	loyaltyArgs := []string{mods["loyalty"], "--event", "OnAttributeCollectionSubmit", "--config", "service_url=" + loyalty.URL + "/check",
+		"--allowed-host", "127.0.0.1", "--input", `{"type":"microsoft.graph.authenticationEvent.attributeCollectionSubmit","data":{"userSignUpInfo":` +
+			`{"attributes":{"loyalty_id":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"LOY-1"}}}}}`}
 
 	tests := []struct {
 		name   string
@@ -86,6 +105,12 @@ func TestExtTest(t *testing.T) {
 		{"the input from a file that is not JSON",
 			[]string{mods["claims"], "--event", "OnTokenIssuanceStart", "--input", "@" + flowFile},
 			2, ``, `--input is not JSON`},
+		{"a secret as the service's API key",
+			append(slices.Clone(loyaltyArgs), "--secret", "api_key="+apiKey),
+			0, `continueWithDefaultBehavior`, `ok: accept the sign-up as submitted`},
+		{"the service refuses a call without the secret",
+			loyaltyArgs,
+			1, ``, `reported a failure (see its log)`},
 		{"a memory limit below what the module needs",
 			[]string{mods["claims"], "--event", "OnTokenIssuanceStart", "--memory-limit", "64KiB"},
 			1, ``, `extension limit reached: extension local/claims`},
@@ -103,6 +128,13 @@ func TestExtTest(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a secret is not printed", func(t *testing.T) {
+		code, stdout, stderr := cli(append([]string{"ext", "test", "--cache", cache, "--secret", "api_key=" + apiKey}, loyaltyArgs...)...)
+		if code != 0 || strings.Contains(stdout+stderr, apiKey) {
+			t.Errorf("exit %d; the output holds the secret or the run failed:\n%s\n%s", code, stdout, stderr)
+		}
+	})
 
 	t.Run("logs on stderr", func(t *testing.T) {
 		_, _, stderr := cli("ext", "test", "--cache", cache, mods["blocklist"], "--event", "OnAttributeCollectionSubmit",
@@ -148,6 +180,9 @@ func TestExtTestErrors(t *testing.T) {
 		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--memory-limit", "1GiB"}, 2, "--memory-limit: out of range"},
 		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--config", "novalue"}, 2, `--config "novalue" is not KEY=VALUE`},
 		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--allowed-host", "http://x"}, 2, "allowed_hosts[0]"},
+		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--secret", "sk_live_typed_alone"}, 2, "--secret takes NAME=VALUE, and one of them has no ="},
+		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--secret", "api-key=x"}, 2, `--secret api-key: invalid secret name "api-key"`},
+		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--secret", "api_key="}, 2, "--secret api_key: must not be empty"},
 		{[]string{"ext", "test", mod, "--event", "OnOtpSend", "--flow", filepath.Join(dir, "missing.yaml")}, 2, "reading --flow"},
 		{[]string{"ext", "test", notWasm, "--event", "OnOtpSend"}, 1, "script.wasm is not a WebAssembly module"},
 	}
@@ -190,12 +225,19 @@ func TestAdminExtensionsCommands(t *testing.T) {
 		{[]string{"list", "--tenant", "demo"}, "claims  OnTokenIssuanceStart,OnOtpSend  sha256:93a44bbb96c7… (8 bytes)  1"},
 		{[]string{"put", "--tenant", "demo", "claims", "--json", `{"wasm":"sha256:` + sha + `","events":["OnOtpSend"]}`}, `"version": 2`},
 		{[]string{"list", "--tenant", "demo", "--output", "json"}, `"id":"claims"`},
+		// A secret goes in and only its name comes out (12345678 is sent as text, not a number).
+		{[]string{"put", "--tenant", "demo", "claims", "wasm=sha256:" + sha, "events=OnOtpSend", "secrets.api_key=sk_cli_3e7f91",
+			"secrets.pin=12345678"}, `"secret_names": [`},
+		{[]string{"get", "--tenant", "demo", "claims"}, `"pin"`},
 		{[]string{"delete", "--tenant", "demo", "claims"}, "deleted extension claims"},
 	}
 	for _, s := range steps {
 		code, out, stderr := admin(s.args...)
 		if code != 0 || !strings.Contains(out, s.contains) {
 			t.Fatalf("postern admin extensions %v: exit %d, out %s, stderr %s; want %q", s.args, code, out, stderr, s.contains)
+		}
+		if strings.Contains(out+stderr, "sk_cli_3e7f91") || strings.Contains(out, "12345678") {
+			t.Errorf("postern admin extensions %v printed a secret:\n%s%s", s.args, out, stderr)
 		}
 	}
 	code, _, stderr := admin("put", "--tenant", "demo", "claims", "--wasm", mod, "events=OnTokenIssue")

@@ -115,20 +115,30 @@ func applyDemoWith(t *testing.T, d *extDev, extra string, modules map[string][]b
 }
 
 // loyaltyService is the tenant's own web service the loyalty extension asks, through the host's fetch:
-// POST {"loyalty_id": "…"} answered {"status": "valid"} for the numbers it knows, else "invalid".
+// POST {"loyalty_id": "…"} with "Authorization: Bearer <apiKey>", answered {"status": "valid"} for the
+// numbers it knows, else "invalid". Without the key it answers 401, so the journey fails unless the
+// extension's secret reached it.
 type loyaltyService struct {
-	url   string
-	known map[string]bool
-	mu    sync.Mutex
-	asked []string // the loyalty_id of each request, in order
+	url     string
+	known   map[string]bool
+	mu      sync.Mutex
+	asked   []string // the loyalty_id of each request, in order
+	refused int      // requests without the right key
 }
 
-func newLoyaltyService(t *testing.T, known ...string) *loyaltyService {
+func newLoyaltyService(t *testing.T, apiKey string, known ...string) *loyaltyService {
 	s := &loyaltyService{known: map[string]bool{}}
 	for _, k := range known {
 		s.known[k] = true
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+apiKey {
+			s.mu.Lock()
+			s.refused++
+			s.mu.Unlock()
+			http.Error(w, "unknown API key", http.StatusUnauthorized)
+			return
+		}
 		var body struct {
 			LoyaltyID string `json:"loyalty_id"`
 		}
@@ -155,6 +165,12 @@ func (s *loyaltyService) requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.asked)
+}
+
+func (s *loyaltyService) refusals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // pkcePair is a PKCE verifier and its S256 challenge (RFC 7636 section 4.2).
@@ -211,7 +227,10 @@ func TestExtensionValidationErrorInChromium(t *testing.T) {
 		blockedText = "Sign-ups from this domain are closed."
 	)
 	mods := exampleGuests(t, "loyalty", "blocklist")
-	svc := newLoyaltyService(t, loyaltyID)
+	// The service's API key reaches the extension as a secret, from the environment of `postern apply`.
+	apiKey := "lk_" + rand.Text()
+	t.Setenv("LOYALTY_API_KEY", apiKey)
+	svc := newLoyaltyService(t, apiKey, loyaltyID)
 	d := startExtDev(t)
 	svcHost := strings.TrimPrefix(svc.url, "http://")
 	applyDemoWith(t, d, `
@@ -227,11 +246,25 @@ extensions:
     events: [OnAttributeCollectionSubmit]
     allowed_hosts: ["`+svcHost+`"]
     config: {service_url: "`+svc.url+`/check"}
+    secrets: {api_key: "${LOYALTY_API_KEY}"}
   - id: blocklist
     wasm: blocklist.wasm
     events: [OnAttributeCollectionSubmit]
     config: {blocked: "@spam.test", message: "`+blockedText+`"}
 `, mods)
+	// The secret is stored, and shown by name only: through the API and `postern admin`.
+	var stored json.RawMessage
+	var names struct {
+		SecretNames []string `json:"secret_names"`
+	}
+	if code := d.get(t, "/admin/v1/tenants/demo/extensions/loyalty", &stored); code != 200 || json.Unmarshal(stored, &names) != nil ||
+		!slices.Equal(names.SecretNames, []string{"api_key"}) || strings.Contains(string(stored), apiKey) {
+		t.Errorf("the loyalty extension through the admin API: %d %s; want secret_names [api_key] and no value", code, stored)
+	}
+	if code, out, stderr := cli("admin", "extensions", "get", "--tenant", "demo", "loyalty", "--server", d.adminURL, "--data", d.data); code != 0 ||
+		!strings.Contains(out, `"api_key"`) || strings.Contains(out+stderr, apiKey) {
+		t.Errorf("postern admin extensions get: exit %d\n%s%s\nwant the secret's name and not its value", code, out, stderr)
+	}
 
 	// The guest's first call may wait for the node to compile it: a generous deadline.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -296,6 +329,9 @@ extensions:
 	form, err := chromedp.Run(tab, chromedp.Evaluate[extSignUpPage](extSignUpJS))
 	if err != nil {
 		t.Fatalf("reading the sign-up page: %v", err)
+	}
+	if n := svc.refusals(); n != 0 {
+		t.Errorf("the loyalty service refused %d requests without its API key: the secret did not reach the extension", n)
 	}
 	if got := svc.requests(); !slices.Equal(got, []string{unknownID}) {
 		t.Errorf("the loyalty service was asked about %q, want [%s]", got, unknownID)

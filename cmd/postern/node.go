@@ -66,6 +66,7 @@ type runningNode struct {
 	admin     *admin.Server
 	edge      *edge.Server
 	wasm      *wasm.Runtime
+	audit     *cluster.AuditShipper // extensions' log lines to their tenants' audits; nil without an edge
 	adminAddr string
 	edgeAddr  string
 	log       *slog.Logger
@@ -160,11 +161,15 @@ func startNode(o nodeOptions, log *slog.Logger) (*runningNode, error) {
 			return nil, err
 		}
 		keys := tokens.NewKeyRing(store, kek)
+		// What extensions log goes to their tenant's audit too, through raft, off the call's path.
+		rn.audit = cluster.NewAuditShipper(cluster.AuditShipperConfig{Node: o.nodeID, Proposer: node, Log: log})
 		// Tenant extensions: Wasm modules in this node's runtime (compiled once, cached on disk), web
 		// services over HTTP with a token of the tenant's key.
 		rn.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(o.dataDir, "wasm-cache"), Log: log, Module: store.Blob,
-			Fetch: wasm.FetchPolicy{AllowPrivateAddresses: o.fetchPrivate}})
+			Audit:  func(l wasm.CallLog) { rn.audit.Ship(l.AuditLines()) },
+			Secret: kek.ExtensionSecret, Fetch: wasm.FetchPolicy{AllowPrivateAddresses: o.fetchPrivate}})
 		if err != nil {
+			rn.audit.Close()
 			node.Close()
 			adminLn.Close()
 			edgeLn.Close()
@@ -296,6 +301,10 @@ func (rn *runningNode) stop() {
 	}
 	if rn.wasm != nil {
 		rn.wasm.Close(context.Background())
+	}
+	// After the runtime, whose calls may still log, and before the node, through which it ships.
+	if rn.audit != nil {
+		rn.audit.Close()
 	}
 	rn.admin.Shutdown()
 	rn.node.Close()

@@ -182,6 +182,11 @@ type Extension struct {
 	AllowedHosts []string `yaml:"allowed_hosts" json:"allowed_hosts,omitempty"`
 	// Config is passed to the extension as is.
 	Config map[string]string `yaml:"config" json:"config,omitempty"`
+	// Secrets reach a Wasm extension through secret_get, apart from Config, because they are stored
+	// sealed with the key-encryption key and never shown again (the admin API lists their names): the
+	// API keys of the services the extension calls. Values usually come from the environment of
+	// `postern apply` (${NAME}), so that the file itself holds none.
+	Secrets map[string]string `yaml:"secrets" json:"secrets,omitempty"`
 }
 
 // Sign-in methods built into Postern; an identity provider's id is a sign-in method too.

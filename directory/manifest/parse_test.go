@@ -61,6 +61,7 @@ var fullEnv = map[string]string{
 	// A secret holding ": " and " #" must stay one plain string.
 	"SHOP_SECRET":    "s3cr3t: value #not-a-comment 0123456789abcdef",
 	"PARTNER_SECRET": "partner-secret",
+	"CRM_TOKEN":      "crm-token-value",
 }
 
 // fullManifest is what testdata/full.yaml (CONTRACT.md's example, extended) decodes to.
@@ -137,6 +138,7 @@ var fullManifest = Manifest{
 			OnError:      "fail",
 			AllowedHosts: []string{"api.acme.example", "*.crm.example:8443"},
 			Config:       map[string]string{"tier": "gold"},
+			Secrets:      map[string]string{"crm_token": "crm-token-value"},
 		},
 		{
 			ID:      "risk",

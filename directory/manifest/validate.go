@@ -77,6 +77,13 @@ const (
 	MaxExtensionIO      = 1 * MiB
 )
 
+// Extension secret bounds. A secret is a credential (an API key, a token), not a document, and every node
+// holds every tenant's extensions in memory.
+const (
+	MaxExtensionSecrets    = 32
+	MaxExtensionSecretSize = 4 * KiB
+)
+
 // MinClientSecretLength is the shortest client secret a manifest may set. Client secrets are stored with a
 // fast hash, which is only safe for high-entropy secrets.
 const MinClientSecretLength = 32
@@ -777,6 +784,39 @@ func (m *Manifest) checkExtensions(c *checker) {
 			if k == "" {
 				c.add(p+".config", "a key must not be empty")
 			}
+		}
+		checkSecrets(c, p+".secrets", x.Secrets, wasmOnly)
+	}
+}
+
+// secretNameRe is a secret's name: an identifier in most languages, so a guest can hold it in a constant.
+var secretNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// checkSecrets checks an extension's secrets. No message repeats a value: problems are printed, logged
+// and sent back by the admin API.
+func checkSecrets(c *checker, field string, secrets map[string]string, httpExtension bool) {
+	if len(secrets) == 0 {
+		return
+	}
+	if httpExtension {
+		c.add(field, "applies to wasm extensions only: an HTTP extension's service keeps its own secrets, and knows Postern's calls by their signed token")
+		return
+	}
+	if len(secrets) > MaxExtensionSecrets {
+		c.add(field, "%d secrets: at most %d", len(secrets), MaxExtensionSecrets)
+	}
+	for _, name := range slices.Sorted(maps.Keys(secrets)) {
+		f := joinKey(field, name)
+		if name == "" {
+			c.add(field, "a secret's name must not be empty")
+		} else if !secretNameRe.MatchString(name) {
+			c.add(f, "invalid secret name %q: use 1 to 64 letters, digits and _, not starting with a digit", name)
+		}
+		switch v := secrets[name]; {
+		case v == "":
+			c.add(f, "must not be empty: leave the secret out, or check that the environment variable it names is not empty")
+		case len(v) > int(MaxExtensionSecretSize):
+			c.add(f, "too long: %d bytes, at most %s", len(v), MaxExtensionSecretSize)
 		}
 	}
 }

@@ -253,6 +253,30 @@ func TestValidate(t *testing.T) {
 			"extensions[3].timeout: out of range: between 1ms and 10s",
 			"extensions[4].allowed_hosts[2]: must be a host name or host:port",
 		}},
+		{"extension secrets", func(m *Manifest) {
+			m.Extensions[0].Secrets = map[string]string{"api_key": "sk_live_1", "API_KEY": "x", "_private2": strings.Repeat("s", int(MaxExtensionSecretSize))}
+		}, nil},
+		{"extension secret names and values", func(m *Manifest) {
+			m.Extensions[0].Secrets = map[string]string{"api-key": "sk_live_1", "2fa": "x", "": "x", strings.Repeat("k", 65): "x",
+				"empty": "", "huge": "sk_live_" + strings.Repeat("s", int(MaxExtensionSecretSize))}
+		}, []string{
+			"extensions[0].secrets: a secret's name must not be empty",
+			`extensions[0].secrets.2fa: invalid secret name "2fa": use 1 to 64 letters, digits and _, not starting with a digit`,
+			`extensions[0].secrets.api-key: invalid secret name "api-key": use 1 to 64 letters, digits and _, not starting with a digit`,
+			"extensions[0].secrets.empty: must not be empty: leave the secret out, or check that the environment variable it names is not empty",
+			"extensions[0].secrets.huge: too long: 4104 bytes, at most 4KiB",
+			`extensions[0].secrets.kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: invalid secret name "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk": use 1 to 64 letters, digits and _, not starting with a digit`,
+		}},
+		{"too many extension secrets", func(m *Manifest) {
+			m.Extensions[0].Secrets = map[string]string{}
+			for i := range MaxExtensionSecrets + 1 {
+				m.Extensions[0].Secrets["k"+strconv.Itoa(i)] = "v"
+			}
+		}, []string{"extensions[0].secrets: 33 secrets: at most 32"}},
+		{"secrets of an http extension", func(m *Manifest) {
+			m.Extensions = append(m.Extensions, Extension{ID: "hook", URL: "https://hooks.example/x", Events: []string{EventOtpSend},
+				Secrets: map[string]string{"api_key": "sk_live_1"}})
+		}, []string{"extensions[1].secrets: applies to wasm extensions only: an HTTP extension's service keeps its own secrets, and knows Postern's calls by their signed token"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,6 +322,41 @@ branding:
 	}
 	if got := problems(t, src, env(nil)); !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Secrets in YAML: values from the environment, problems on their lines, and no value in any message.
+func TestValidateExtensionSecretsYAML(t *testing.T) {
+	src := `tenant: acme
+extensions:
+  - id: loyalty
+    wasm: loyalty.wasm
+    events: [OnAttributeCollectionSubmit]
+    secrets:
+      api_key: ${LOYALTY_KEY}
+      webhook: ${EMPTY}
+      bad-name: literal-value-0042
+`
+	vars := map[string]string{"LOYALTY_KEY": "sk_live_from_env_77", "EMPTY": ""}
+	want := []string{
+		"line 8: extensions[0].secrets.webhook: must not be empty: leave the secret out, or check that the environment variable it names is not empty",
+		`line 9: extensions[0].secrets.bad-name: invalid secret name "bad-name": use 1 to 64 letters, digits and _, not starting with a digit`,
+	}
+	got := problems(t, src, env(vars))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, line := range got {
+		if strings.Contains(line, "sk_live_from_env_77") || strings.Contains(line, "literal-value-0042") {
+			t.Errorf("a problem repeats a secret's value: %s", line)
+		}
+	}
+	m, err := ParseYAML([]byte(strings.Replace(src, "      webhook: ${EMPTY}\n      bad-name: literal-value-0042\n", "", 1)), env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Extensions[0].Secrets; !reflect.DeepEqual(got, map[string]string{"api_key": "sk_live_from_env_77"}) {
+		t.Errorf("secrets = %v, want api_key from the environment", got)
 	}
 }
 

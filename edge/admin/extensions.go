@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"mime"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // A tenant's extensions through the API: the same records a manifest's extensions section makes, checked
 // by the same rules (manifest.Manifest.Validate), one at a time. A PUT creates or replaces one whole
 // extension; its module travels inline, or by the content hash of a module the tenant already stored.
-// Answers show the module's hash and size, never its bytes.
+// Answers show the module's hash and size, never its bytes, and the secrets' names, never their values.
 
 // maxModuleSize bounds an uploaded module: the wasm runtime's default MaxModuleSize (a node with a
 // larger one still accepts no more through the API). A Go guest is about 2 to 4 MiB.
@@ -26,6 +27,17 @@ const maxModuleSize = 32 << 20
 // wasmMagic starts every WebAssembly binary module: "\0asm" and version 1 (WebAssembly Core
 // Specification, section 5.5.16).
 var wasmMagic = []byte("\x00asm\x01\x00\x00\x00")
+
+// extensionView is an extension as the API shows it: its secrets by name only. A value, sealed or not,
+// never leaves the directory through the API: operators set secrets, extensions read them.
+type extensionView struct {
+	directory.Extension
+	SecretNames []string `json:"secret_names"`
+}
+
+func viewExtension(x directory.Extension) extensionView {
+	return extensionView{x.Public(), nonNil(x.SecretNames())}
+}
 
 // findExtension returns a tenant's extension by id.
 func (s *Server) findExtension(tenant, id string) (directory.Extension, error) {
@@ -55,7 +67,11 @@ func (s *Server) listExtensions(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.ctx, fasthttp.StatusOK, nonNil(exts))
+	out := make([]extensionView, len(exts))
+	for i, x := range exts {
+		out[i] = viewExtension(x)
+	}
+	return writeJSON(c.ctx, fasthttp.StatusOK, out)
 }
 
 func (s *Server) getExtension(c *call) error {
@@ -66,12 +82,16 @@ func (s *Server) getExtension(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.ctx, fasthttp.StatusOK, x)
+	return writeJSON(c.ctx, fasthttp.StatusOK, viewExtension(x))
 }
 
 // putExtension creates or replaces an extension: 201 with version 1, or 200 with the next version. The
 // body is the manifest's extension as JSON, or (Content-Type: application/wasm) the module itself with
 // the other fields as query parameters. An extension a manifest created stays the manifest's.
+//
+// Secrets are the exception to replacing the whole: answers never show their values, so a client
+// that sends back what it read has none to send. A body without "secrets" (and a module sent as the
+// body) keeps the stored ones; "secrets": {...} replaces them all, {} removes them.
 func (s *Server) putExtension(c *call) error {
 	tenant, id := c.param("tenant"), c.param("extension")
 	if _, err := s.store.Tenant(tenant); err != nil {
@@ -136,8 +156,22 @@ func (s *Server) putExtension(c *call) error {
 		}
 		ext.WasmSHA256, ext.WasmSize = directory.SHA256Hex(module), int64(len(module))
 	}
-	if old, err := s.findExtension(tenant, id); err == nil {
+	old, err := s.findExtension(tenant, id)
+	var he *httpError
+	found := err == nil
+	if !found && !(errors.As(err, &he) && he.status == fasthttp.StatusNotFound) {
+		return err // not a new extension: a failed read, which must not lose the stored secrets
+	}
+	if found {
 		ext.ManagedBy = old.ManagedBy
+	}
+	switch {
+	case me.Secrets == nil && found && ext.URL == "":
+		ext.Secrets = old.Secrets
+	case me.Secrets != nil:
+		if ext.Secrets, err = directory.SealExtensionSecrets(s.cfg.KEK, tenant, id, me.Secrets, old.Secrets); err != nil {
+			return err
+		}
 	}
 	res, err := s.propose(c, directory.MakeOp(directory.OpExtensionPut, directory.ExtensionPut{Extension: ext, Wasm: module}))
 	if err != nil {
@@ -151,7 +185,7 @@ func (s *Server) putExtension(c *call) error {
 	if put.Version == 1 {
 		status = fasthttp.StatusCreated
 	}
-	return writeJSON(c.ctx, status, put)
+	return writeJSON(c.ctx, status, viewExtension(put))
 }
 
 func (s *Server) deleteExtension(c *call) error {
@@ -230,6 +264,8 @@ func extensionFromQuery(args *fasthttp.Args) (manifest.Extension, error) {
 			me.Timeout, err = manifest.ParseDuration(val)
 		case key == "memory_limit":
 			me.MemoryLimit, err = manifest.ParseByteSize(val)
+		case strings.HasPrefix(key, "secrets."):
+			return me, badRequest(key + ": send secrets in a JSON body, not in the URL, which proxies and access logs keep")
 		case strings.HasPrefix(key, "config."):
 			if me.Config == nil {
 				me.Config = map[string]string{}

@@ -349,13 +349,20 @@ func TestOpenAPIExtensionSchemas(t *testing.T) {
 	for _, tc := range []struct {
 		schema   string
 		typ      reflect.Type
+		hidden   []string // Go fields the API never shows
 		response bool
 	}{
-		{"Extension", reflect.TypeFor[directory.Extension](), true},
-		{"ExtensionPut", reflect.TypeFor[manifest.Extension](), false},
+		{"Extension", reflect.TypeFor[extensionView](), []string{"secrets"}, true},
+		{"ExtensionPut", reflect.TypeFor[manifest.Extension](), nil, false},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			fields := jsonFields(tc.typ)
+			for _, h := range tc.hidden {
+				if _, ok := fields[h]; !ok {
+					t.Fatalf("%v has no field %s to hide", tc.typ, h)
+				}
+				delete(fields, h)
+			}
 			props, required := schemaFields(t, doc, schemas[tc.schema])
 			if got, want := slices.Sorted(maps.Keys(props)), slices.Sorted(maps.Keys(fields)); !slices.Equal(got, want) {
 				t.Errorf("properties %v, want %v", got, want)
@@ -374,5 +381,183 @@ func TestOpenAPIExtensionSchemas(t *testing.T) {
 				t.Errorf("a request body schema without additionalProperties: false")
 			}
 		})
+	}
+}
+
+// Secrets go in through the API in plain text and never come out: every answer names them, none carries
+// a value or its sealed bytes. A PUT without secrets keeps the stored ones (its client could not have
+// read them to send them back); one with secrets replaces them all.
+func TestExtensionSecrets(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.createTenant(t, "acme")
+	const (
+		base   = "/admin/v1/tenants/acme/extensions"
+		apiKey = "sk_live_admin_api_5e1f09"
+		hook   = "whsec_admin_api_77c2d1"
+		newKey = "sk_live_admin_api_rotated_0b3c"
+	)
+	mod := module("loyalty")
+	sha := directory.SHA256Hex(mod)
+	values := []string{apiKey, hook, newKey}
+	// noSecrets checks an answer body: no value, no sealed bytes of the stored record, no "secrets" member.
+	noSecrets := func(t *testing.T, what string, body []byte) {
+		t.Helper()
+		forbidden := slices.Clone(values)
+		if exts, err := e.store.Extensions("acme"); err == nil {
+			for _, x := range exts {
+				for _, sealed := range x.Secrets {
+					forbidden = append(forbidden, base64.StdEncoding.EncodeToString(sealed))
+				}
+			}
+		}
+		for _, v := range forbidden {
+			if bytes.Contains(body, []byte(v)) {
+				t.Errorf("%s: the answer carries a secret (%.12s…): %s", what, v, body)
+			}
+		}
+		if bytes.Contains(body, []byte(`"secrets"`)) {
+			t.Errorf("%s: the answer has a secrets member: %s", what, body)
+		}
+	}
+	stored := func(t *testing.T) directory.Extension {
+		t.Helper()
+		exts, err := e.store.Extensions("acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range exts {
+			if x.ID == "loyalty" {
+				return x
+			}
+		}
+		t.Fatal("no extension loyalty stored")
+		return directory.Extension{}
+	}
+	opens := func(t *testing.T, want map[string]string) {
+		t.Helper()
+		x := stored(t)
+		if got := x.SecretNames(); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
+			t.Errorf("stored secret names %q, want those of %v", got, slices.Sorted(maps.Keys(want)))
+		}
+		for name, v := range want {
+			if got, ok, err := e.kek.ExtensionSecret(x, name); err != nil || !ok || string(got) != v {
+				t.Errorf("stored secret %s opens to %q, %v, %v", name, got, ok, err)
+			}
+		}
+	}
+	type view struct {
+		Version     int      `json:"version"`
+		SecretNames []string `json:"secret_names"`
+		Config      map[string]string
+	}
+
+	var v view
+	r := e.must(t, 201, "PUT", base+"/loyalty", map[string]any{"wasm": dataURL(mod), "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{"webhook": hook, "api_key": apiKey}}, &v)
+	noSecrets(t, "create", r.body)
+	if !slices.Equal(v.SecretNames, []string{"api_key", "webhook"}) {
+		t.Errorf("create: secret_names %q, want [api_key webhook]", v.SecretNames)
+	}
+	opens(t, map[string]string{"api_key": apiKey, "webhook": hook})
+	sealedBefore := stored(t).Secrets
+
+	r = e.must(t, 200, "GET", base+"/loyalty", nil, &v)
+	noSecrets(t, "get", r.body)
+	if !slices.Equal(v.SecretNames, []string{"api_key", "webhook"}) {
+		t.Errorf("get: secret_names %q", v.SecretNames)
+	}
+	var list []view
+	r = e.must(t, 200, "GET", base, nil, &list)
+	noSecrets(t, "list", r.body)
+	if len(list) != 1 || !slices.Equal(list[0].SecretNames, []string{"api_key", "webhook"}) {
+		t.Errorf("list: %s", r.body)
+	}
+
+	// Replacing the rest keeps the secrets, as they were sealed: by JSON without "secrets", and by a
+	// module sent as the body.
+	r = e.must(t, 200, "PUT", base+"/loyalty", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnAttributeCollectionSubmit"},
+		"config": map[string]string{"service_url": "https://loyalty.example/check"}}, &v)
+	noSecrets(t, "put without secrets", r.body)
+	if v.Version != 2 || !slices.Equal(v.SecretNames, []string{"api_key", "webhook"}) || v.Config["service_url"] == "" {
+		t.Errorf("put without secrets: %s", r.body)
+	}
+	if !reflect.DeepEqual(stored(t).Secrets, sealedBefore) {
+		t.Error("a put without secrets changed the sealed secrets")
+	}
+	r = e.must(t, 200, "PUT", base+"/loyalty?events=OnAttributeCollectionSubmit", module("loyalty v2"), &v, "Content-Type", "application/wasm")
+	noSecrets(t, "module as the body", r.body)
+	if !slices.Equal(v.SecretNames, []string{"api_key", "webhook"}) {
+		t.Errorf("module as the body: secret_names %q", v.SecretNames)
+	}
+
+	// Secrets in a body replace them all: the same value keeps its sealed bytes, a new one is sealed anew.
+	r = e.must(t, 200, "PUT", base+"/loyalty", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{"api_key": apiKey}}, &v)
+	noSecrets(t, "put with one secret", r.body)
+	if !slices.Equal(v.SecretNames, []string{"api_key"}) {
+		t.Errorf("put with one secret: secret_names %q", v.SecretNames)
+	}
+	if !bytes.Equal(stored(t).Secrets["api_key"], sealedBefore["api_key"]) {
+		t.Error("an unchanged value was sealed again")
+	}
+	e.must(t, 200, "PUT", base+"/loyalty", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{"api_key": newKey}}, &v)
+	opens(t, map[string]string{"api_key": newKey})
+	r = e.must(t, 200, "PUT", base+"/loyalty", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{}}, &v)
+	if len(v.SecretNames) != 0 || !bytes.Contains(r.body, []byte(`"secret_names": []`)) {
+		t.Errorf("secrets {}: %s, want secret_names []", r.body)
+	}
+	opens(t, map[string]string{})
+
+	// Refusals name the field, never the value.
+	for _, tc := range []struct {
+		name, path, contentType string
+		body                    any
+		contains                string
+	}{
+		{"an HTTP extension", "/hook", "", map[string]any{"url": "https://hooks.example/x", "events": []string{"OnOtpSend"},
+			"secrets": map[string]string{"api_key": apiKey}}, "secrets: applies to wasm extensions only"},
+		{"a bad name", "/loyalty", "", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnOtpSend"},
+			"secrets": map[string]string{"api-key": apiKey}}, `secrets.api-key: invalid secret name "api-key"`},
+		{"an empty value", "/loyalty", "", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnOtpSend"},
+			"secrets": map[string]string{"api_key": ""}}, "secrets.api_key: must not be empty"},
+		{"a value too long", "/loyalty", "", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnOtpSend"},
+			"secrets": map[string]string{"api_key": apiKey + strings.Repeat("x", 4096)}}, "secrets.api_key: too long"},
+		{"a value not a string", "/loyalty", "", map[string]any{"wasm": "sha256:" + sha, "events": []string{"OnOtpSend"},
+			"secrets": map[string]any{"api_key": 42}}, "malformed JSON body"},
+		{"in the URL", "/loyalty?events=OnOtpSend&secrets.api_key=" + apiKey, "application/wasm", mod,
+			"secrets.api_key: send secrets in a JSON body, not in the URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var headers []string
+			if tc.contentType != "" {
+				headers = []string{"Content-Type", tc.contentType}
+			}
+			eb := e.mustFail(t, 400, "invalid", "PUT", base+tc.path, tc.body, headers...)
+			if !strings.Contains(eb.Error.Message, tc.contains) || strings.Contains(eb.Error.Message, apiKey) {
+				t.Errorf("message %q: want it to contain %q and no value", eb.Error.Message, tc.contains)
+			}
+		})
+	}
+
+	// Through a manifest: the apply report and the extension's answers name the secrets only.
+	r = e.must(t, 200, "PUT", "/admin/v1/tenants/shop/manifest", map[string]any{"tenant": "shop", "extensions": []map[string]any{{
+		"id": "loyalty", "wasm": dataURL(mod), "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{"api_key": apiKey}}}}, nil)
+	noSecrets(t, "manifest apply", r.body)
+	r = e.must(t, 200, "GET", "/admin/v1/tenants/shop/extensions/loyalty", nil, &v)
+	noSecrets(t, "get of a manifest's extension", r.body)
+	if !slices.Equal(v.SecretNames, []string{"api_key"}) {
+		t.Errorf("a manifest's extension: secret_names %q", v.SecretNames)
+	}
+	// The same manifest again changes nothing: the secret's value is compared, not its sealed bytes.
+	var report ApplyReport
+	e.must(t, 200, "PUT", "/admin/v1/tenants/shop/manifest", map[string]any{"tenant": "shop", "extensions": []map[string]any{{
+		"id": "loyalty", "wasm": dataURL(mod), "events": []string{"OnAttributeCollectionSubmit"},
+		"secrets": map[string]string{"api_key": apiKey}}}}, &report)
+	if report.Changed || len(report.Changes) != 0 {
+		t.Errorf("the same manifest again: %+v, want no change", report)
 	}
 }

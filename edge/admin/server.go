@@ -159,6 +159,7 @@ func (s *Server) table() []route {
 		{"DELETE", "/admin/v1/cluster/nodes/{node}", false, s.clusterRemove},
 		{"GET", "/admin/v1/backup", false, s.backup},
 		{"POST", "/admin/v1/restore", false, s.restore},
+		{"GET", "/admin/v1/debug/pprof/{profile}", false, s.profile},
 	}
 }
 

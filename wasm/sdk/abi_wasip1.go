@@ -46,6 +46,9 @@ func posternLog(level int32, msg string)
 //go:wasmimport postern config_get
 func posternConfigGet(key string) int64
 
+//go:wasmimport postern secret_get
+func posternSecretGet(name string) int64
+
 //go:wasmimport postern http_fetch
 func posternFetch(req unsafe.Pointer, size uint32) int64
 
@@ -68,6 +71,14 @@ func hostConfigGet(key string) ([]byte, bool) {
 	return readResult(n), true
 }
 
+func hostSecretGet(name string) ([]byte, bool) {
+	n := posternSecretGet(name)
+	if n < 0 {
+		return nil, false
+	}
+	return readResult(n), true
+}
+
 func hostFetch(req []byte) ([]byte, error) {
 	n := posternFetch(unsafe.Pointer(unsafe.SliceData(req)), uint32(len(req)))
 	return readResult(n), nil
@@ -83,7 +94,7 @@ func hostRandom(b []byte) {
 	}
 }
 
-// readResult copies the host's pending result of n bytes (from config_get or http_fetch).
+// readResult copies the host's pending result of n bytes (from config_get, secret_get or http_fetch).
 func readResult(n int64) []byte {
 	if n <= 0 {
 		return []byte{}

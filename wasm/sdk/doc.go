@@ -18,7 +18,7 @@
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ext.wasm .
 //
 // The package exports postern_alloc and postern_handle to the host and wraps the host functions of the
-// "postern" import module (Log, Fetch, Config, Now, Random). docs/wasm-abi.md describes the ABI for
+// "postern" import module (Log, Fetch, Config, Secret, Now, Random). docs/wasm-abi.md describes the ABI for
 // authors in other languages.
 //
 // The event and response types here are a small mirror of Microsoft Entra's custom authentication

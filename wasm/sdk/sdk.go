@@ -88,6 +88,16 @@ func Config(key string) (string, bool) {
 	return string(b), ok
 }
 
+// Secret returns the value of one of the extension's secrets (the manifest's extensions[].secrets,
+// such as an API key for the services it fetches), and whether it is set. Secrets are stored sealed
+// and come through their own host function, apart from Config: the host opens one only when asked.
+// Keep the value out of logs and answers; fetch it in each call rather than in init, so that a
+// replaced secret reaches the next call.
+func Secret(name string) (string, bool) {
+	b, ok := hostSecretGet(name)
+	return string(b), ok
+}
+
 // Now is the host's wall clock, in milliseconds. (time.Now works too: WASI clocks are real.)
 func Now() time.Time { return time.UnixMilli(hostNow()) }
 

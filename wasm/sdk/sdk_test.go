@@ -97,4 +97,7 @@ func TestHandleErr(t *testing.T) {
 	if _, err := Fetch(FetchRequest{URL: "https://x.test"}); !errors.Is(err, ErrNoHost) {
 		t.Errorf("Fetch outside Postern: %v", err)
 	}
+	if v, ok := Secret("api_key"); ok || v != "" {
+		t.Errorf("Secret outside Postern = %q, %v; want not set", v, ok)
+	}
 }

@@ -2,8 +2,9 @@
 // entered at sign-up against the tenant's own service, through the host's fetch.
 //
 // Configuration: service_url, the service's check endpoint (its host must be in allowed_hosts);
-// attribute, the sign-up attribute holding the number (default loyalty_id). The service is sent
-// POST {"loyalty_id": "…"} and answers {"status": "valid"} or {"status": "invalid"}.
+// attribute, the sign-up attribute holding the number (default loyalty_id). Secret: api_key, sent as
+// "Authorization: Bearer <api_key>" when set. The service is sent POST {"loyalty_id": "…"} and
+// answers {"status": "valid"} or {"status": "invalid"}.
 package main
 
 import (
@@ -30,10 +31,14 @@ func init() {
 			return sdk.Response{}, fmt.Errorf("loyalty: service_url is not configured")
 		}
 		body, _ := json.Marshal(map[string]string{"loyalty_id": id})
+		headers := map[string]string{"Content-Type": "application/json"}
+		if key, ok := sdk.Secret("api_key"); ok {
+			headers["Authorization"] = "Bearer " + key
+		}
 		resp, err := sdk.Fetch(sdk.FetchRequest{
 			Method:  "POST",
 			URL:     url,
-			Headers: map[string]string{"Content-Type": "application/json"},
+			Headers: headers,
 			Body:    string(body),
 		})
 		if err != nil {

@@ -1,7 +1,7 @@
 // Command probe is a test extension that reports what a module can reach. The host functions must
-// work (config, time, randomness, log); the WASI capabilities Postern withholds must not: it tries to
-// read and create files, read environment variables and arguments, find preopened directories, and
-// open sockets, and reports each attempt's error (or what it got).
+// work (config, secrets, time, randomness, log); the WASI capabilities Postern withholds must not: it
+// tries to read and create files, read environment variables and arguments, find preopened
+// directories, and open sockets, and reports each attempt's error (or what it got).
 package main
 
 import (
@@ -56,6 +56,11 @@ func init() {
 		got["config"], _ = sdk.Config("greeting")
 		_, missing := sdk.Config("missing")
 		got["config_missing"] = !missing
+		got["secret"], _ = sdk.Secret("api_key")
+		_, missing = sdk.Secret("missing")
+		got["secret_missing"] = !missing
+		_, inConfig := sdk.Config("api_key")
+		got["secret_in_config"] = inConfig
 		got["now_ms"] = sdk.Now().UnixMilli()
 		got["time_now_ms"] = time.Now().UnixMilli()
 		b := make([]byte, 16)
