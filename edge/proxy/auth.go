@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postern.dev/postern/directory"
@@ -23,8 +24,10 @@ type identity struct {
 	// The header values, as bytes once: setting a header from a string would copy it per request.
 	subB, emailB, joinedB []byte
 
-	mu         sync.Mutex
-	assertions map[string]assertion // route host → assertion
+	// Route host → assertion, replaced whole on renewal (every half lifetime): read on every request
+	// without a lock.
+	mu         sync.Mutex // serialises renewals
+	assertions atomic.Pointer[map[string]assertion]
 }
 
 type assertion struct {
@@ -180,11 +183,10 @@ const assertionTTL = 60 * time.Second
 // typ JWT, aud the route's host. Signing costs tens of microseconds, so one is reused until half-life.
 func (p *Proxy) assertion(rt *directory.Route, id *identity) ([]byte, error) {
 	now := p.cfg.Now()
-	id.mu.Lock()
-	a, ok := id.assertions[rt.Host]
-	id.mu.Unlock()
-	if ok && now.Before(a.renewAt) {
-		return a.jwt, nil
+	if m := id.assertions.Load(); m != nil {
+		if a, ok := (*m)[rt.Host]; ok && now.Before(a.renewAt) {
+			return a.jwt, nil
+		}
 	}
 	claims := tokens.Claims{
 		"iss": p.issuer(rt.Tenant), "sub": id.sub, "aud": rt.Host,
@@ -202,10 +204,14 @@ func (p *Proxy) assertion(rt *directory.Route, id *identity) ([]byte, error) {
 	}
 	jwt := []byte(signed)
 	id.mu.Lock()
-	if id.assertions == nil {
-		id.assertions = make(map[string]assertion)
+	m := map[string]assertion{}
+	if old := id.assertions.Load(); old != nil {
+		for h, a := range *old {
+			m[h] = a
+		}
 	}
-	id.assertions[rt.Host] = assertion{jwt: jwt, renewAt: now.Add(assertionTTL / 2)}
+	m[rt.Host] = assertion{jwt: jwt, renewAt: now.Add(assertionTTL / 2)}
+	id.assertions.Store(&m)
 	id.mu.Unlock()
 	return jwt, nil
 }

@@ -1,6 +1,9 @@
 package proxy
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // cache is a bounded map behind a read-write lock, for what the proxy reads on every request (routes,
 // verified tokens, users, session and revocation states). A map indexed with a string(bytes)
@@ -87,3 +90,73 @@ func (c *cache[K, V]) clear() {
 
 // recordKey names a record of a tenant (a user, session or token id).
 type recordKey struct{ tenant, id string }
+
+// snapshot is a map for what every request reads and the directory rarely changes (routes that
+// exist, a tenant's proxy extensions). A read is one atomic load: readers on different cores write no
+// shared cache line, as a read lock's reader count does on every request. A write copies the map, so
+// its keys must be ones the directory bounds, never ones a client chooses (an unrouted Host header).
+type snapshot[K comparable, V any] struct {
+	mu sync.Mutex // serialises writers
+	p  atomic.Pointer[map[K]V]
+}
+
+func (s *snapshot[K, V]) get(k K) (V, bool) {
+	if m := s.p.Load(); m != nil {
+		v, ok := (*m)[k]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+// getSnapshotBytes is get for a key held as bytes, without copying them.
+func getSnapshotBytes[V any](s *snapshot[string, V], b []byte) (V, bool) {
+	if m := s.p.Load(); m != nil {
+		v, ok := (*m)[string(b)]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+// putIfAbsent stores v unless k has a value, and returns the value k has after the call.
+func (s *snapshot[K, V]) putIfAbsent(k K, v V) V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.p.Load()
+	if old != nil {
+		if have, ok := (*old)[k]; ok {
+			return have
+		}
+	}
+	m := make(map[K]V, 1)
+	if old != nil {
+		m = make(map[K]V, len(*old)+1)
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[k] = v
+	s.p.Store(&m)
+	return v
+}
+
+func (s *snapshot[K, V]) put(k K, v V) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[K]V{}
+	if old := s.p.Load(); old != nil {
+		m = make(map[K]V, len(*old)+1)
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[k] = v
+	s.p.Store(&m)
+}
+
+func (s *snapshot[K, V]) clear() {
+	s.mu.Lock()
+	s.p.Store(nil)
+	s.mu.Unlock()
+}

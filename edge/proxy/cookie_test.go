@@ -47,3 +47,34 @@ func TestCookieValue(t *testing.T) {
 		}
 	}
 }
+
+// TestStripRequestHeaders: spoofed identity headers in any spelling, hop-by-hop headers and those the
+// Connection header names go, with or without a Cookie header (which changes how the headers are
+// read), and everything else, the app's cookies included, stays as sent.
+func TestStripRequestHeaders(t *testing.T) {
+	spoofs := "X_Forwarded_User: mallory\r\nx-forwarded-EMAIL: m@evil.test\r\nX-Forwarded-Groups: admins\r\n" +
+		"x_postern_assertion: forged\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
+		"Forwarded: for=6.6.6.6\r\nProxy-Authorization: Basic eA==\r\n"
+	for _, cookie := range []string{"", "theme=\"dark\"; sid=abc"} {
+		raw := "GET / HTTP/1.1\r\nHost: app.test\r\nAccept: text/html\r\nX-App: kept\r\n" + spoofs
+		if cookie != "" {
+			raw += "Cookie: " + cookie + "\r\n"
+		}
+		var req fasthttp.Request
+		if err := req.Header.Read(bufio.NewReader(strings.NewReader(raw + "\r\n"))); err != nil {
+			t.Fatal(err)
+		}
+		stripRequestHeaders(&req.Header)
+		// The app's cookies are as sent, not parsed and written afresh (which drops quotes).
+		for k, want := range map[string]string{"Accept": "text/html", "X-App": "kept", "Cookie": cookie} {
+			if got := string(req.Header.Peek(k)); got != want {
+				t.Errorf("cookie %q: %s = %q, want %q", cookie, k, got, want)
+			}
+		}
+		for k, v := range req.Header.All() {
+			if spoofable(k) || hopByHopName(k) || strings.EqualFold(string(k), "X-Hop") || strings.EqualFold(string(k), "Forwarded") {
+				t.Errorf("cookie %q: %s: %s reached the upstream", cookie, k, v)
+			}
+		}
+	}
+}

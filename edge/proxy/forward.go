@@ -299,8 +299,15 @@ func connectionTokens(v []byte) []string {
 // Forwarded (the proxy states the client's address in X-Forwarded-For; a Forwarded sent by the client
 // would contradict it). The common request has none of them and costs no allocation.
 func stripRequestHeaders(h *fasthttp.RequestHeader) {
+	// All parses the Cookie header into pairs, which fasthttp then writes upstream afresh: with a
+	// Cookie header the headers are read as received instead (prepare runs before any change of its
+	// own), and the app's cookies go upstream untouched and unparsed.
+	all := h.All
+	if len(h.Peek(fasthttp.HeaderCookie)) > 0 {
+		all = h.AllInOrder
+	}
 	var drop [][]byte
-	for k := range h.All() {
+	for k := range all() {
 		if spoofable(k) || hopByHopName(k) || bytes.EqualFold(k, []byte("Forwarded")) {
 			drop = append(drop, append([]byte(nil), k...))
 		}

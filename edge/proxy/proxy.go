@@ -61,11 +61,14 @@ type Proxy struct {
 	cfg Config
 	gen atomic.Uint64 // bumped by every invalidation; a load that raced one is not cached
 
-	routes *cache[string, *routeEntry] // lower-cased host → entry (nil route: not routed)
+	// Lower-cased host → entry: the routed hosts (a snapshot: read on every proxied request), and those
+	// found not routed (bounded, since the Host header is the client's to choose).
+	routes   snapshot[string, *routeEntry]
+	unrouted *cache[string, *routeEntry]
 
 	users *cache[recordKey, *identity]
 
-	exts *cache[string, []directory.Extension] // tenant → its OnProxyRequest extensions
+	exts snapshot[string, []directory.Extension] // tenant of a route → its OnProxyRequest extensions
 
 	tokens  *cache[string, verified] // bearer token → its verified claims
 	cookies *cache[string, verified] // session cookie value → what it opened to
@@ -103,8 +106,7 @@ func New(cfg Config) *Proxy {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	n := cfg.TokenCacheSize
 	return &Proxy{cfg: cfg,
-		routes: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
-		exts:   newCache[string, []directory.Extension](maxHosts),
+		unrouted: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
 		tokens: newCache[string, verified](n), cookies: newCache[string, verified](n),
 		state: stateCache{sessions: newCache[recordKey, sessionState](n), revoked: newCache[recordKey, bool](n)}}
 }
@@ -117,6 +119,7 @@ func (p *Proxy) Invalidate(tenant, kind, id string) {
 	all := tenant == "" || kind == ""
 	if all || kind == "route" || kind == "tenant" || kind == "app" {
 		p.routes.clear()
+		p.unrouted.clear()
 	}
 	ofTenant := func(k recordKey, _ *identity) bool { return k.tenant == tenant }
 	switch {
@@ -154,7 +157,10 @@ func (p *Proxy) route(host []byte) *routeEntry {
 	if hasUpper(host) {
 		host = bytes.ToLower(host)
 	}
-	if e, ok := getBytes(p.routes, host); ok {
+	if e, ok := getSnapshotBytes(&p.routes, host); ok {
+		return e
+	}
+	if e, ok := getBytes(p.unrouted, host); ok {
 		return e
 	}
 	h := string(host)
@@ -177,6 +183,9 @@ func (p *Proxy) route(host []byte) *routeEntry {
 	}
 	if p.gen.Load() != gen {
 		return e
+	}
+	if e.route == nil {
+		return p.unrouted.putIfAbsent(h, e)
 	}
 	return p.routes.putIfAbsent(h, e)
 }
