@@ -44,7 +44,7 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 	conns := max(cfg.Writers, 1)
 	return Scenario{
 		Name:     "proxy/forward",
-		Baseline: "bare fasthttp reverse proxy (HostClient.Do over a keep-alive pool, its own process), same upstream",
+		Baseline: "bare fasthttp reverse proxy (HostClient.Do over a keep-alive pool, its own process, the edge's client read and idle timeouts), same upstream",
 		binaries: []*goBinary{bin, peer},
 		Run: func(ctx context.Context) (Figures, error) {
 			dir, err := os.MkdirTemp(cfg.Dir, "postern-bench-proxy-")

@@ -23,7 +23,8 @@ const (
 // check decides a request for the route (method and normalised path of the original request): nil
 // identity and true for a public path, the identity and true when allowed; otherwise it writes the
 // answer (302 or 401 when not signed in, 403 when not allowed, 503 when the replica failed) and returns
-// false. A bearer token, when sent, is what counts; otherwise the host's session cookie.
+// false. A bearer token, when sent, is what counts; otherwise the host's session cookie. requestURI is
+// where a browser returns after signing in; nil means this request's own (made only when needed).
 func (p *Proxy) check(ctx *fasthttp.RequestCtx, rt *directory.Route, method, path string, requestURI []byte, how refusal) (*identity, bool) {
 	if public(rt, path) {
 		return nil, true
@@ -61,6 +62,9 @@ func (p *Proxy) check(ctx *fasthttp.RequestCtx, rt *directory.Route, method, pat
 // (Accept names text/html), 401 with WWW-Authenticate: Bearer otherwise (RFC 6750 section 3).
 func (p *Proxy) unauthenticated(ctx *fasthttp.RequestCtx, rt *directory.Route, sentToken bool, requestURI []byte, how refusal) {
 	if !sentToken && bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/html")) {
+		if requestURI == nil {
+			requestURI = ctx.URI().RequestURI()
+		}
 		signIn := pathSignIn + "?rd=" + url.QueryEscape(string(requestURI))
 		if how == redirectBrowsers {
 			redirect(ctx, signIn)

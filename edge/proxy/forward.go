@@ -107,7 +107,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		p.reservedPath(ctx, rt, path)
 		return
 	}
-	id, ok := p.check(ctx, rt, string(ctx.Method()), path, ctx.URI().RequestURI(), redirectBrowsers)
+	id, ok := p.check(ctx, rt, string(ctx.Method()), path, nil, redirectBrowsers)
 	if !ok {
 		return
 	}

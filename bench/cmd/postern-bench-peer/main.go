@@ -4,7 +4,7 @@
 //	postern-bench-peer bare-proxy -upstream HOST:PORT [-listen 127.0.0.1:0]
 //
 // upstream is the app the proxy forwards to (bench.UpstreamHandler), bare-proxy the baseline reverse
-// proxy (bench.BareProxyHandler). Once it accepts connections it prints "listening on ADDR" on stdout;
+// proxy (bench.BareProxyHandler, served with the edge's client timeouts). Once it accepts connections it prints "listening on ADDR" on stdout;
 // it serves until it is killed (SIGTERM ends it: there is nothing to save).
 package main
 
@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"postern.dev/postern/bench"
+	"postern.dev/postern/edge"
 )
 
 func main() {
@@ -58,5 +59,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
 	srv := &fasthttp.Server{Handler: h, NoDefaultServerHeader: true}
+	if role == "bare-proxy" {
+		// The edge's own client timeouts: what any proxy facing the internet sets, so the comparison is
+		// of what the proxies do per request, not of their server settings.
+		srv.ReadTimeout, srv.IdleTimeout = edge.ReadTimeout, edge.IdleTimeout
+	}
 	return srv.Serve(ln)
 }
