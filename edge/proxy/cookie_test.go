@@ -78,3 +78,22 @@ func TestStripRequestHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestStripRequestHeadersNotFromTheWire: a request made in process (no header block as received) is
+// checked through its parsed headers instead.
+func TestStripRequestHeadersNotFromTheWire(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.Set("X_Forwarded_User", "mallory")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	req.Header.Set("X-App", "kept")
+	stripRequestHeaders(&req.Header)
+	if v := req.Header.Peek("X_Forwarded_User"); len(v) > 0 {
+		t.Errorf("X_Forwarded_User: %s reached the upstream", v)
+	}
+	if v := req.Header.Peek("Keep-Alive"); len(v) > 0 {
+		t.Errorf("Keep-Alive: %s reached the upstream", v)
+	}
+	if v := string(req.Header.Peek("X-App")); v != "kept" {
+		t.Errorf("X-App = %q, want kept", v)
+	}
+}

@@ -299,17 +299,34 @@ func connectionTokens(v []byte) []string {
 // Forwarded (the proxy states the client's address in X-Forwarded-For; a Forwarded sent by the client
 // would contradict it). The common request has none of them and costs no allocation.
 func stripRequestHeaders(h *fasthttp.RequestHeader) {
-	// All parses the Cookie header into pairs, which fasthttp then writes upstream afresh: with a
-	// Cookie header the headers are read as received instead (prepare runs before any change of its
-	// own), and the app's cookies go upstream untouched and unparsed.
-	all := h.All
-	if len(h.Peek(fasthttp.HeaderCookie)) > 0 {
-		all = h.AllInOrder
-	}
 	var drop [][]byte
-	for k := range all() {
+	check := func(k []byte) {
 		if spoofable(k) || hopByHopName(k) || bytes.EqualFold(k, []byte("Forwarded")) {
-			drop = append(drop, append([]byte(nil), k...))
+			drop = append(drop, k)
+		}
+	}
+	// The names are read from the header block as it came (fasthttp keeps it): h.All would parse the
+	// Cookie header into pairs, which fasthttp then writes upstream afresh, and AllInOrder parses every
+	// line again. prepare runs before any header of its own is set. A request that was not read from
+	// the wire has no such block.
+	if raw := h.RawHeaders(); len(raw) > 0 {
+		for len(raw) > 0 {
+			line := raw
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				line, raw = raw[:i], raw[i+1:]
+			} else {
+				raw = nil
+			}
+			if len(line) == 0 || line[0] == ' ' || line[0] == '\t' { // an empty line, or a folded one's rest
+				continue
+			}
+			if name, _, ok := bytes.Cut(line, []byte(":")); ok {
+				check(bytes.TrimRight(name, " \t"))
+			}
+		}
+	} else {
+		for k := range h.All() {
+			check(append([]byte(nil), k...))
 		}
 	}
 	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
