@@ -171,11 +171,13 @@ func TestOtpExample(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	h := newHarness(t, nil)
+	kek := secretsKEK(t)
+	h := newHarness(t, func(c *Config) { c.Secret = kek.ExtensionSecret })
 	ext := h.ext("acme", "otp", guest(t, "examples/otp"))
 	ext.Events = []string{"OnOtpSend"}
 	ext.AllowedHosts = []string{srv.Listener.Addr().String()}
-	ext.Config = map[string]string{"delivery_url": srv.URL + "/send", "api_key": "k-123"}
+	ext.Config = map[string]string{"delivery_url": srv.URL + "/send"}
+	ext.Secrets = sealSecrets(t, kek, ext, map[string]string{"api_key": "k-123"})
 
 	out := h.mustInvoke(t, ext, event("microsoft.graph.authenticationEvent.emailOtpSend",
 		`{"@odata.type":"microsoft.graph.onOtpSendCalloutData","otpContext":{"identifier":"ann@acme.test","oneTimeCode":"123456"}}`))

@@ -1,7 +1,8 @@
 // Command otp is an OnOtpSend extension that delivers one-time codes itself, through the tenant's own
 // messaging service, instead of Postern's email.
 //
-// Configuration: delivery_url (its host must be in allowed_hosts), api_key (sent as a bearer token).
+// Configuration: delivery_url (its host must be in allowed_hosts). Secret: api_key, sent as a bearer
+// token when set.
 // The service is sent POST {"to": "…", "code": "…"} and must answer with a 2xx status.
 package main
 
@@ -26,7 +27,7 @@ func init() {
 			return sdk.Response{}, fmt.Errorf("otp: delivery_url is not configured")
 		}
 		headers := map[string]string{"Content-Type": "application/json"}
-		if key, ok := sdk.Config("api_key"); ok {
+		if key, ok := sdk.Secret("api_key"); ok {
 			headers["Authorization"] = "Bearer " + key
 		}
 		body, _ := json.Marshal(map[string]string{"to": to, "code": code})
