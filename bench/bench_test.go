@@ -268,3 +268,18 @@ func TestMedianTurnDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestMedianRound: the round reported is the one with the median ratio, and both of its rates come
+// from that same round.
+func TestMedianRound(t *testing.T) {
+	m := &measure{turnRates: []float64{90, 50, 95, 80, 100}}
+	base := &measure{turnRates: []float64{100, 100, 100, 100, 100}}
+	if mr, br := medianRound(m, base); mr != 90 || br != 100 {
+		t.Errorf("got %v/%v, want 90/100 (ratios 0.5 0.8 0.9 0.95 1.0)", mr, br)
+	}
+	// A baseline turn that stalled (a high ratio) does not decide the figure.
+	base.turnRates = []float64{100, 100, 10, 100, 100}
+	if mr, br := medianRound(m, base); mr != 90 || br != 100 {
+		t.Errorf("with a stalled baseline turn: got %v/%v, want 90/100", mr, br)
+	}
+}

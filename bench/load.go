@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -17,6 +18,8 @@ type measure struct {
 	// turns holds the p99 of each measure added (the turns of alternate): a stall of the shared
 	// machine in one turn moves that turn's p99 only, so a median over turns shows what the stalls hide.
 	turns []time.Duration
+	// turnRates holds the operations per second of each measure added, for the same reason.
+	turnRates []float64
 }
 
 func (m *measure) perSecond() float64 {
@@ -32,6 +35,31 @@ func (m *measure) add(o *measure) {
 	m.elapsed += o.elapsed
 	m.hist.merge(&o.hist)
 	m.turns = append(m.turns, o.p99())
+	m.turnRates = append(m.turnRates, o.perSecond())
+}
+
+// medianRound picks, among the rounds m and base were measured in alternately, the one whose ratio of
+// rates (m's over base's) is the median (the lower middle one for an even count), and returns both
+// rates of that round. Taken round by round, the ratio compares turns a moment apart, so a stall of the
+// shared machine during one turn moves one round's ratio, not the figure.
+func medianRound(m, base *measure) (mRate, baseRate float64) {
+	n := min(len(m.turnRates), len(base.turnRates))
+	if n == 0 {
+		return m.perSecond(), base.perSecond()
+	}
+	idx := make([]int, 0, n)
+	for i := range n {
+		if base.turnRates[i] > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return m.perSecond(), base.perSecond()
+	}
+	ratio := func(i int) float64 { return m.turnRates[i] / base.turnRates[i] }
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(ratio(a), ratio(b)) })
+	i := idx[(len(idx)-1)/2]
+	return m.turnRates[i], base.turnRates[i]
 }
 
 // medianTurnDiff is the median, over the turns two measures were taken in alternately, of m's turn p99

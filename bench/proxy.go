@@ -149,11 +149,14 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 			figs := Figures{}
 			for i := 1; i < len(targets); i += 2 {
 				t, b := &targets[i], i-1
+				mRate, bRate := medianRound(sat[i], sat[b])
 				figs = append(figs,
 					rate(fmt.Sprintf("%s: requests/s, saturated (%d keep-alive connections)", t.name, conns), sat[i].perSecond()).
 						againstNamed(targets[b].name, sat[b].perSecond()),
 					latency(t.name+": edge CPU time per request, saturated", cpu[i]).
 						againstNamed(targets[b].name, float64(cpu[b])),
+					rate(fmt.Sprintf("%s: requests/s, saturated, the median of %d alternating rounds by ratio", t.name, len(sat[i].turnRates)), mRate).
+						againstNamed(targets[b].name+", same round", bRate),
 				)
 			}
 			figs = append(figs, rate("open loop: offered requests/s (half the bare proxy's saturation)", half))
