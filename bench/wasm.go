@@ -27,30 +27,53 @@ import (
 // OnTokenIssuanceStart request (about a kilobyte of JSON) to the trivial Go guest wasm/examples/echo,
 // through the node's runtime and its pool of ready instances, on one goroutine (so calls/s is per core).
 // Beside it, in the same run: a native Go function doing the same work (copying the request into the
-// answer), and the same contract over HTTP to a loopback server (flows.HTTPInvoker, with its ES256 bearer
-// token per call), which is what tenants with webhooks get elsewhere.
+// answer), the same contract over HTTP to a loopback server (flows.HTTPInvoker, with its ES256 bearer
+// token per call), which is what tenants with webhooks get elsewhere, and wasm/examples/claims, a guest
+// that uses the Go SDK as tenants do (it decodes the event and encodes a response with one claim).
 
-const echoGuest = "postern.dev/postern/wasm/examples/echo"
+const (
+	echoGuest   = "postern.dev/postern/wasm/examples/echo"
+	claimsGuest = "postern.dev/postern/wasm/examples/claims"
+)
 
 func wasmExtensionCall(cfg Config) Scenario {
-	guest := &goBinary{pkg: echoGuest, parent: cfg.Dir, log: cfg.logger(),
-		env: []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}, flags: []string{"-buildmode=c-shared"}}
+	wasmGuest := func(pkg string) *goBinary {
+		return &goBinary{pkg: pkg, parent: cfg.Dir, log: cfg.logger(),
+			env: []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}, flags: []string{"-buildmode=c-shared"}}
+	}
+	guest, claimsBin := wasmGuest(echoGuest), wasmGuest(claimsGuest)
 	return Scenario{
 		Name:     "wasm/extension-call",
 		Baseline: "a native Go function doing the same work (copy the request into the answer), 1 goroutine",
-		binaries: []*goBinary{guest},
+		binaries: []*goBinary{guest, claimsBin},
 		Run: func(ctx context.Context) (Figures, error) {
-			path, err := guest.get(ctx)
+			modules := map[string][]byte{} // by SHA-256
+			load := func(b *goBinary) (string, error) {
+				path, err := b.get(ctx)
+				if err != nil {
+					return "", err
+				}
+				module, err := os.ReadFile(path)
+				if err != nil {
+					return "", err
+				}
+				sum := sha256.Sum256(module)
+				modules[hex.EncodeToString(sum[:])] = module
+				return hex.EncodeToString(sum[:]), nil
+			}
+			echoSum, err := load(guest)
 			if err != nil {
 				return nil, err
 			}
-			module, err := os.ReadFile(path)
+			claimsSum, err := load(claimsBin)
 			if err != nil {
 				return nil, err
 			}
-			sum := sha256.Sum256(module)
 			ext := directory.Extension{ID: "echo", Tenant: "bench", Events: []string{string(flows.EventTokenIssuanceStart)},
-				WasmSHA256: hex.EncodeToString(sum[:]), Timeout: directory.Duration(time.Second), OnError: "fail", Version: 1}
+				WasmSHA256: echoSum, Timeout: directory.Duration(time.Second), OnError: "fail", Version: 1}
+			claimsExt := ext
+			claimsExt.ID, claimsExt.WasmSHA256 = "claims", claimsSum
+			claimsExt.Config = map[string]string{"claim_name": "loyalty_tier", "claim_value": "gold"}
 			input, err := flows.TokenIssuanceStartInput{
 				EventContext: flows.EventContext{Tenant: "bench", CorrelationID: "c0ffee", ClientIP: "127.0.0.1", Locale: "en",
 					App: directory.App{ID: "a1", Tenant: "bench", Name: "shop-web", ClientID: "shop-web", Type: directory.AppWeb}},
@@ -66,7 +89,12 @@ func wasmExtensionCall(cfg Config) Scenario {
 				return nil, err
 			}
 			defer os.RemoveAll(cache)
-			rt, err := wasm.New(wasm.Config{CacheDir: cache, Module: func(string, string) ([]byte, error) { return module, nil }})
+			rt, err := wasm.New(wasm.Config{CacheDir: cache, Module: func(_, sum string) ([]byte, error) {
+				if m, ok := modules[sum]; ok {
+					return m, nil
+				}
+				return nil, fmt.Errorf("no module %s", sum)
+			}})
 			if err != nil {
 				return nil, err
 			}
@@ -79,6 +107,19 @@ func wasmExtensionCall(cfg Config) Scenario {
 			out, err := rt.Invoke(ctx, ext, input)
 			if err != nil || !bytes.Equal(out, input) {
 				return nil, fmt.Errorf("checking the echo guest: %v (answer %d bytes, want the request's %d)", err, len(out), len(input))
+			}
+			if err := rt.Prepare(ctx, claimsExt); err != nil {
+				return nil, fmt.Errorf("compiling and starting the claims guest: %w", err)
+			}
+			decision, err := rt.Invoke(ctx, claimsExt, input)
+			if err == nil {
+				var d flows.TokenDecision
+				if d, err = flows.ParseTokenIssuanceStart(decision); err == nil && d.Claims["loyalty_tier"] != "gold" {
+					err = fmt.Errorf("answer %s", decision)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("checking the claims guest: %w", err)
 			}
 
 			// The HTTP variant: a loopback server doing the same work, called with a signed token each time.
@@ -128,12 +169,14 @@ func wasmExtensionCall(cfg Config) Scenario {
 				}),
 				one(func(c context.Context) error { _, err := rt.Invoke(c, ext, input); return err }),
 				one(func(c context.Context) error { _, err := hi.Invoke(c, httpExt, input); return err }),
+				one(func(c context.Context) error { _, err := rt.Invoke(c, claimsExt, input); return err }),
 			)
 			if err != nil {
 				return nil, err
 			}
-			nat, wm, ht := ms[0], ms[1], ms[2]
+			nat, wm, ht, cl := ms[0], ms[1], ms[2], ms[3]
 			const httpName = "the same call over HTTP to a loopback server (ES256 token per call), 1 goroutine"
+			const echoName = "the Wasm echo guest, same run"
 			return Figures{
 				rate("Wasm echo guest through the pool: calls/s, 1 goroutine", wm.perSecond()).against(nat.perSecond()),
 				latency("Wasm call p50", wm.p50()).against(float64(nat.p50())),
@@ -141,6 +184,8 @@ func wasmExtensionCall(cfg Config) Scenario {
 				rate("Wasm calls/s beside the HTTP variant", wm.perSecond()).againstNamed(httpName, ht.perSecond()),
 				latency("Wasm call p50 beside the HTTP variant", wm.p50()).againstNamed(httpName, float64(ht.p50())),
 				latency("Wasm call p99 beside the HTTP variant", wm.p99()).againstNamed(httpName, float64(ht.p99())),
+				latency("Wasm claims guest (Go SDK) p50", cl.p50()).againstNamed(echoName, float64(wm.p50())),
+				latency("Wasm claims guest (Go SDK) p99", cl.p99()).againstNamed(echoName, float64(wm.p99())),
 			}, nil
 		},
 	}

@@ -7,27 +7,40 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"postern.dev/postern/directory"
 )
 
-// BenchmarkInvoke is one call through the pool: a trivial Go guest (examples/echo), a hand-written
-// echo module (the runtime's own overhead), and a native Go function doing the same work (copy the
-// request and check it is JSON). It reports p50 and p99 per-call latency beside ns/op.
+// BenchmarkInvoke is one call through the pool: a trivial Go guest (examples/echo), a Go guest that
+// does an SDK round trip (examples/claims: decode the event, encode a response), a hand-written echo
+// module (the runtime's own overhead), and a native Go function doing the same work as the echo (copy
+// the request and check it is JSON). It reports p50 and p99 per-call latency beside ns/op.
 func BenchmarkInvoke(b *testing.B) {
 	input := []byte(event("microsoft.graph.authenticationEvent.tokenIssuanceStart",
 		`{"@odata.type":"microsoft.graph.onTokenIssuanceStartCalloutData","authenticationContext":{"user":{"id":"u1","mail":"ann@acme.test"}}}`))
 	h := newHarness(b, nil)
+	// The claims guest gets the request Postern really sends (about a kilobyte), and must answer its
+	// one claim.
+	claimsExt := h.ext("bench", "go-claims", guest(b, "examples/claims"))
+	claimsExt.Config = map[string]string{"claim_name": "loyalty_tier", "claim_value": "gold"}
+	claimsIn := tokenRequest(b, claimsExt, directory.User{ID: "u1", Tenant: "acme", Email: "ann@acme.test",
+		EmailVerified: true, Profile: directory.Profile{Name: "Ann Example", GivenName: "Ann", FamilyName: "Example"}})
+	claimsOut := []byte(`{"data":{"@odata.type":"microsoft.graph.onTokenIssuanceStartResponseData","actions":[` +
+		`{"@odata.type":"microsoft.graph.tokenIssuanceStart.provideClaimsForToken","claims":{"loyalty_tier":"gold"}}]}}`)
 	for _, tc := range []struct {
-		name string
-		wasm func() []byte
+		name     string
+		ext      directory.Extension
+		in, want []byte
 	}{
-		{"go-echo", func() []byte { return guest(b, "examples/echo") }},
-		{"wasm-echo", echoModule},
+		{"go-echo", h.ext("bench", "go-echo", guest(b, "examples/echo")), input, input},
+		{"go-claims", claimsExt, claimsIn, claimsOut},
+		{"wasm-echo", h.ext("bench", "wasm-echo", echoModule()), input, input},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			ext := h.ext("bench", tc.name, tc.wasm())
+			ext, input := tc.ext, tc.in
 			ctx := context.Background()
-			if out, err := h.Invoke(ctx, ext, input); err != nil || !bytes.Equal(out, input) {
-				b.Fatalf("echo: %s, %v", out, err)
+			if out, err := h.Invoke(ctx, ext, input); err != nil || !bytes.Equal(out, tc.want) {
+				b.Fatalf("%s answered %s, %v; want %s", tc.name, out, err, tc.want)
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()

@@ -19,7 +19,8 @@ type Request struct {
 	Type string `json:"type"`
 	// Source names the tenant and app the event comes from.
 	Source string `json:"source"`
-	// Data is the event's payload (authenticationContext, userSignUpInfo, otpContext, …).
+	// Data is the event's payload (authenticationContext, userSignUpInfo, otpContext, …). It shares
+	// its bytes with Raw.
 	Data json.RawMessage `json:"data"`
 
 	raw []byte
@@ -32,23 +33,19 @@ func (r Request) Raw() []byte { return r.raw }
 func (r Request) Decode(v any) error { return json.Unmarshal(r.Data, v) }
 
 // String returns the string at path inside Data (each element an object key), and whether it was
-// there. Numbers and booleans are returned in their JSON text.
+// there. Numbers and booleans are returned in their JSON text; null, objects and arrays are not found.
+// As with encoding/json, a key that appears twice in an object means its last value.
 //
 //	email, _ := req.String("otpContext", "identifier")
 func (r Request) String(path ...string) (string, bool) {
-	cur := r.Data
-	for _, key := range path {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(cur, &obj) != nil {
-			return "", false
-		}
-		next, ok := obj[key]
-		if !ok {
-			return "", false
-		}
-		cur = next
+	if len(path) == 0 {
+		return jsonText(r.Data)
 	}
-	return jsonText(cur)
+	v, ok := lookup(r.Data, path)
+	if !ok {
+		return "", false
+	}
+	return valueText(v)
 }
 
 // Attribute returns a submitted sign-up attribute's value, from
@@ -59,20 +56,6 @@ func (r Request) Attribute(name string) (string, bool) {
 		return v, true
 	}
 	return r.String("userSignUpInfo", "attributes", name)
-}
-
-func jsonText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, true
-	}
-	if raw[0] == '{' || raw[0] == '[' {
-		return "", false
-	}
-	return string(raw), true
 }
 
 // Response is what a handler answers: Entra's {"data": {"@odata.type": …, "actions": […]}}.
@@ -112,24 +95,37 @@ var eventShape = map[string]struct{ data, action string }{
 // prefix: Respond(OnAttributeCollectionSubmit, "showBlockPage", map[string]any{"message": "…"}).
 // It panics on an unknown event name: that is a bug in the extension, caught by its first test.
 func Respond(event, action string, fields map[string]any) Response {
-	shape, ok := eventShape[event]
-	if !ok {
-		panic(fmt.Sprintf("sdk: unknown event %q", event))
-	}
+	shape := shapeOf(event)
 	return Response{Data: ResponseData{
 		ODataType: shape.data,
 		Actions:   []Action{NewAction(shape.action+action, fields)},
 	}}
 }
 
+func shapeOf(event string) struct{ data, action string } {
+	shape, ok := eventShape[event]
+	if !ok {
+		panic(fmt.Sprintf("sdk: unknown event %q", event))
+	}
+	return shape
+}
+
+// respond is Respond for the SDK's own actions, whose fields it makes into the action itself rather
+// than copying them (a map less per call).
+func respond(event, action string, a Action) Response {
+	shape := shapeOf(event)
+	a["@odata.type"] = shape.action + action
+	return Response{Data: ResponseData{ODataType: shape.data, Actions: []Action{a}}}
+}
+
 // ContinueWithDefaultBehavior lets the journey go on unchanged (every event but OnTokenIssuanceStart).
 func ContinueWithDefaultBehavior(event string) Response {
-	return Respond(event, "continueWithDefaultBehavior", nil)
+	return respond(event, "continueWithDefaultBehavior", Action{})
 }
 
 // ShowBlockPage stops sign-up with message (OnAttributeCollectionStart or OnAttributeCollectionSubmit).
 func ShowBlockPage(event, message string) Response {
-	return Respond(event, "showBlockPage", map[string]any{"message": message})
+	return respond(event, "showBlockPage", Action{"message": message})
 }
 
 // ShowValidationError sends the person back to the sign-up form with message above it and, for each
@@ -138,21 +134,21 @@ func ShowValidationError(message string, attributeErrors map[string]string) Resp
 	if attributeErrors == nil {
 		attributeErrors = map[string]string{}
 	}
-	return Respond(OnAttributeCollectionSubmit, "showValidationError",
-		map[string]any{"message": message, "attributeErrors": attributeErrors})
+	return respond(OnAttributeCollectionSubmit, "showValidationError",
+		Action{"message": message, "attributeErrors": attributeErrors})
 }
 
 // ModifyAttributeValues replaces submitted attribute values (OnAttributeCollectionSubmit).
 func ModifyAttributeValues(attributes map[string]any) Response {
-	return Respond(OnAttributeCollectionSubmit, "modifyAttributeValues", map[string]any{"attributes": attributes})
+	return respond(OnAttributeCollectionSubmit, "modifyAttributeValues", Action{"attributes": attributes})
 }
 
 // SetPrefillValues fills the sign-up form before it is shown (OnAttributeCollectionStart).
 func SetPrefillValues(inputs map[string]any) Response {
-	return Respond(OnAttributeCollectionStart, "setPrefillValues", map[string]any{"inputs": inputs})
+	return respond(OnAttributeCollectionStart, "setPrefillValues", Action{"inputs": inputs})
 }
 
 // ProvideClaimsForToken adds claims to the tokens being issued (OnTokenIssuanceStart).
 func ProvideClaimsForToken(claims map[string]any) Response {
-	return Respond(OnTokenIssuanceStart, "provideClaimsForToken", map[string]any{"claims": claims})
+	return respond(OnTokenIssuanceStart, "provideClaimsForToken", Action{"claims": claims})
 }

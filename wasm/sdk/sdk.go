@@ -13,18 +13,7 @@ var handler func(in []byte) []byte
 // Handle makes h the extension's handler. Call it from an init function: a reactor module runs its
 // package initialisers when the host instantiates it, but never main.
 func Handle(h func(Request) Response) {
-	handler = func(in []byte) []byte {
-		var req Request
-		if err := json.Unmarshal(in, &req); err != nil {
-			panic("sdk: the request is not an event: " + err.Error())
-		}
-		req.raw = in
-		out, err := json.Marshal(h(req))
-		if err != nil {
-			panic("sdk: encoding the response: " + err.Error())
-		}
-		return out
-	}
+	handler = func(in []byte) []byte { return encodeResponse(h(decodeRequest(in))) }
 }
 
 // HandleErr is Handle for handlers that can fail: when h returns an error, the error is logged and the
@@ -32,22 +21,38 @@ func Handle(h func(Request) Response) {
 // does). The instance stays usable, unlike after a panic.
 func HandleErr(h func(Request) (Response, error)) {
 	handler = func(in []byte) []byte {
-		var req Request
-		if err := json.Unmarshal(in, &req); err != nil {
-			panic("sdk: the request is not an event: " + err.Error())
-		}
-		req.raw = in
-		resp, err := h(req)
+		resp, err := h(decodeRequest(in))
 		if err != nil {
 			hostLog(LevelError, err.Error())
 			return nil
 		}
-		out, err := json.Marshal(resp)
-		if err != nil {
-			panic("sdk: encoding the response: " + err.Error())
-		}
-		return out
+		return encodeResponse(resp)
 	}
+}
+
+// decodeRequest reads the event in, or panics when it is not one (a broken host, not a runtime
+// error).
+func decodeRequest(in []byte) Request {
+	req, ok := parseEnvelope(in)
+	if !ok {
+		// The scanner only knows that in is not an event: encoding/json says why, and has the last word.
+		req = Request{}
+		if err := json.Unmarshal(in, &req); err != nil {
+			panic("sdk: the request is not an event: " + err.Error())
+		}
+	}
+	req.raw = in
+	return req
+}
+
+// encodeResponse is json.Marshal(resp), or a panic when a value in it cannot be encoded (a bug in the
+// extension, caught by its first test).
+func encodeResponse(resp Response) []byte {
+	out, err := appendResponse(make([]byte, 0, 256), resp)
+	if err != nil {
+		panic("sdk: encoding the response: " + err.Error())
+	}
+	return out
 }
 
 // HandleRaw makes h the extension's handler over the raw request and response JSON. The host checks
