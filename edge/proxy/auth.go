@@ -69,7 +69,7 @@ func bearer(h []byte) ([]byte, bool) {
 // (sid) are read from the replica on every call, so a revocation applied here is honoured at once.
 func (p *Proxy) authenticate(rt *directory.Route, token []byte) (*identity, error) {
 	now := p.cfg.Now()
-	v, ok := getBytes(p.tokens, token)
+	v, ok := getHotBytes(p.tokens, token)
 	if ok && !now.Before(v.exp) {
 		p.tokens.delete(string(token))
 		ok = false

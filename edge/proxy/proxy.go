@@ -66,12 +66,12 @@ type Proxy struct {
 	routes   snapshot[string, *routeEntry]
 	unrouted *cache[string, *routeEntry]
 
-	users *cache[recordKey, *identity]
+	users *hotCache[recordKey, *identity]
 
 	exts snapshot[string, []directory.Extension] // tenant of a route → its OnProxyRequest extensions
 
-	tokens  *cache[string, verified] // bearer token → its verified claims
-	cookies *cache[string, verified] // session cookie value → what it opened to
+	tokens  *hotCache[string, verified] // bearer token → its verified claims
+	cookies *hotCache[string, verified] // session cookie value → what it opened to
 	state   stateCache
 
 	clients sync.Map // upstream URL → *upstream
@@ -106,9 +106,9 @@ func New(cfg Config) *Proxy {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	n := cfg.TokenCacheSize
 	return &Proxy{cfg: cfg,
-		unrouted: newCache[string, *routeEntry](maxHosts), users: newCache[recordKey, *identity](n),
-		tokens: newCache[string, verified](n), cookies: newCache[string, verified](n),
-		state: stateCache{sessions: newCache[recordKey, sessionState](n), revoked: newCache[recordKey, bool](n)}}
+		unrouted: newCache[string, *routeEntry](maxHosts), users: newHotCache[recordKey, *identity](n, hashRecord),
+		tokens: newHotCache[string, verified](n, hashString), cookies: newHotCache[string, verified](n, hashString),
+		state: stateCache{sessions: newHotCache[recordKey, sessionState](n, hashRecord), revoked: newHotCache[recordKey, bool](n, hashRecord)}}
 }
 
 // Invalidate drops what the proxy cached of a record after a change to it (Kind and ID of a

@@ -136,7 +136,7 @@ func (p *Proxy) cookieSession(ctx *fasthttp.RequestCtx, rt *directory.Route) (*i
 		return nil, errRefused
 	}
 	now := p.cfg.Now()
-	v, ok := getBytes(p.cookies, raw)
+	v, ok := getHotBytes(p.cookies, raw)
 	if ok && !now.Before(v.exp) {
 		p.cookies.delete(string(raw))
 		ok = false

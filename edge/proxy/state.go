@@ -22,8 +22,8 @@ type sessionState struct {
 
 // stateCache holds session states and revocations by tenant and id.
 type stateCache struct {
-	sessions *cache[recordKey, sessionState]
-	revoked  *cache[recordKey, bool]
+	sessions *hotCache[recordKey, sessionState]
+	revoked  *hotCache[recordKey, bool]
 }
 
 func (c *stateCache) clear() {
