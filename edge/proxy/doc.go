@@ -45,6 +45,11 @@
 // not kept, so a revocation is honoured on the node that applies it as soon as it is applied, and on
 // every other node as soon as it has replicated there.
 //
+// A proxied request takes none of the proxy's locks to decide: the caches it reads are immutable maps
+// behind atomic pointers (snapshot for routes and extensions, hotCache for tokens, cookies, users and
+// states), replaced whole by their writers, so reads on different cores do not contend (cache.go,
+// hotcache.go). The upstream pool's own lock (fasthttp's) remains.
+//
 // # Notes
 //
 // Path decisions use the normalised path (fasthttp removes dot segments and decodes), and the upstream
