@@ -19,6 +19,8 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -timeout 20m ./cmd/... ./bench/...
+# Allocation counts mean nothing under -race: those tests run once more without it.
+	$(GO) test -run 'CostsNothing' ./wasm/
 
 # The quick tier: skips the tests that start real postern processes.
 test-short:

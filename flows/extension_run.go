@@ -60,22 +60,27 @@ func (r *Runner) AttributeCollectionStart(ctx context.Context, exts []directory.
 			d.Block = one.Block
 			return true, nil
 		}
-		for k, v := range one.Prefill {
-			if d.Prefill == nil {
-				d.Prefill = map[string]string{}
-			}
-			if in.SignUp.Attributes == nil {
-				in.SignUp.Attributes = map[string]string{}
-			}
-			d.Prefill[k] = v
-			in.SignUp.Attributes[k] = v
-		}
+		setValues(&d.Prefill, &in.SignUp.Attributes, one.Prefill)
 		return false, nil
 	})
 	if err != nil {
 		return AttributeStartDecision{}, err
 	}
 	return d, nil
+}
+
+// setValues records an extension's attribute values in the decision and in the attributes the next
+// extension is asked about, so later extensions see (and may override) what earlier ones set.
+func setValues(decided, attrs *map[string]string, values map[string]string) {
+	for k, v := range values {
+		if *decided == nil {
+			*decided = map[string]string{}
+		}
+		if *attrs == nil {
+			*attrs = map[string]string{}
+		}
+		(*decided)[k], (*attrs)[k] = v, v
+	}
 }
 
 // AttributeCollectionSubmit runs the tenant's OnAttributeCollectionSubmit extensions among exts. An error
@@ -100,16 +105,7 @@ func (r *Runner) AttributeCollectionSubmit(ctx context.Context, exts []directory
 			d.FieldErrors, d.Message = one.FieldErrors, one.Message
 			return true, nil
 		}
-		for k, v := range one.Modify {
-			if d.Modify == nil {
-				d.Modify = map[string]string{}
-			}
-			if in.SignUp.Attributes == nil {
-				in.SignUp.Attributes = map[string]string{}
-			}
-			d.Modify[k] = v
-			in.SignUp.Attributes[k] = v
-		}
+		setValues(&d.Modify, &in.SignUp.Attributes, one.Modify)
 		return false, nil
 	})
 	if err != nil {

@@ -173,6 +173,18 @@ func (s *loyaltyService) refusals() int {
 	return s.refused
 }
 
+// extBrowser is a browser with cookies that follows redirects until the one to the demo client's
+// redirect URI, which it returns (the code and state are in its Location).
+func extBrowser(timeout time.Duration) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: timeout, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), extRedirectURI) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+}
+
 // pkcePair is a PKCE verifier and its S256 challenge (RFC 7636 section 4.2).
 func pkcePair() (verifier, challenge string) {
 	verifier = rand.Text() + rand.Text()
@@ -400,13 +412,7 @@ extensions:
 	}
 
 	// blocklist comes before loyalty (by id): a blocked domain ends on the block page, unasked.
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), extRedirectURI) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
+	b := extBrowser(30 * time.Second)
 	resp, _ := fetch(t, b, auth, nil)
 	signUp := strings.Replace(resp.Request.URL.String(), "/sign-in?", "/sign-up?", 1)
 	resp, body := fetch(t, b, signUp, nil)
@@ -483,13 +489,7 @@ extensions:
     config: {claim_name: loyalty_tier, claim_value: gold}
 `, mods)
 
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), extRedirectURI) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
+	b := extBrowser(30 * time.Second)
 	verifier, challenge := pkcePair()
 	auth := d.issuer + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"demo-web"},
 		"redirect_uri": {extRedirectURI}, "scope": {"openid email"}, "state": {"st-claims"}, "nonce": {"n-claims"},

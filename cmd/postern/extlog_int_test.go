@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -43,13 +42,7 @@ extensions:
     config: {blocked: "@big.test", message: "`+strings.Repeat("closed ", 300)+`"}
 `, mods)
 
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, Timeout: 60 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), extRedirectURI) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
+	b := extBrowser(60 * time.Second)
 	_, challenge := pkcePair()
 	auth := d.issuer + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"demo-web"},
 		"redirect_uri": {extRedirectURI}, "scope": {"openid email"}, "state": {"st-log"},

@@ -67,6 +67,12 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
 	}
+	return serveTestEnv(t, store)
+}
+
+// serveTestEnv starts a single-voter node on store and the admin API on it.
+func serveTestEnv(t *testing.T, store *directory.Store) *testEnv {
+	t.Helper()
 	node, err := cluster.Start(cluster.Config{ID: "n1", DataDir: t.TempDir(), Voter: true, Bootstrap: true, Store: store})
 	if err != nil {
 		store.Close()

@@ -2,12 +2,8 @@ package admin
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
-	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -15,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp/fasthttputil"
-
-	"postern.dev/postern/cluster"
 	"postern.dev/postern/directory"
 	"postern.dev/postern/directory/manifest"
 )
@@ -290,34 +283,7 @@ func newDiskTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
 	}
-	node, err := cluster.Start(cluster.Config{ID: "n1", DataDir: t.TempDir(), Voter: true, Bootstrap: true, Store: store})
-	if err != nil {
-		store.Close()
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		node.Close()
-		store.Close()
-	})
-	waitFor(t, "a leader", func() bool { _, addr := node.Leader(); return addr != "" })
-	kek, err := directory.NewKEK(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	srv := New(Config{Cluster: node, Token: testToken, KEK: kek, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	ln := fasthttputil.NewInmemoryListener()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(context.Context, string, string) (net.Conn, error) { return ln.Dial() },
-	}}
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		srv.Shutdown()
-		<-served
-	})
-	return &testEnv{srv: srv, node: node, store: store, kek: kek, log: logs, http: client}
+	return serveTestEnv(t, store)
 }
 
 // An extension a manifest created stays the manifest's when the API replaces it: the next apply that

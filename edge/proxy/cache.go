@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // cache is a bounded map behind a read-write lock, for keys a client chooses freely (the Host headers
 // found not routed): a copy per new key, as hotCache makes, would be work a client could ask for. A map
@@ -54,71 +51,17 @@ func (c *cache[K, V]) clear() {
 type recordKey struct{ tenant, id string }
 
 // snapshot is a map for what every request reads and the directory rarely changes (routes that
-// exist, a tenant's proxy extensions). A read is one atomic load: readers on different cores write no
-// shared cache line, as a read lock's reader count does on every request. A write copies the map, so
-// its keys must be ones the directory bounds, never ones a client chooses (an unrouted Host header).
-type snapshot[K comparable, V any] struct {
-	mu sync.Mutex // serialises writers
-	p  atomic.Pointer[map[K]V]
-}
+// exist, a tenant's proxy extensions): one unbounded shard of a [hotCache], so a read is one atomic
+// load and a write copies the map. Its keys must be ones the directory bounds, never ones a client
+// chooses (an unrouted Host header).
+type snapshot[K comparable, V any] struct{ hotShard[K, V] }
 
-func (s *snapshot[K, V]) get(k K) (V, bool) {
-	if m := s.p.Load(); m != nil {
-		v, ok := (*m)[k]
-		return v, ok
-	}
-	var zero V
-	return zero, false
-}
+func (s *snapshot[K, V]) put(k K, v V) { s.store(k, v, false, 0) }
+
+// putIfAbsent stores v unless k has a value, and returns the value k has after the call.
+func (s *snapshot[K, V]) putIfAbsent(k K, v V) V { return s.store(k, v, true, 0) }
 
 // getSnapshotBytes is get for a key held as bytes, without copying them.
 func getSnapshotBytes[V any](s *snapshot[string, V], b []byte) (V, bool) {
-	if m := s.p.Load(); m != nil {
-		v, ok := (*m)[string(b)]
-		return v, ok
-	}
-	var zero V
-	return zero, false
-}
-
-// putIfAbsent stores v unless k has a value, and returns the value k has after the call.
-func (s *snapshot[K, V]) putIfAbsent(k K, v V) V {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.p.Load()
-	if old != nil {
-		if have, ok := (*old)[k]; ok {
-			return have
-		}
-	}
-	m := make(map[K]V, 1)
-	if old != nil {
-		m = make(map[K]V, len(*old)+1)
-		for k, v := range *old {
-			m[k] = v
-		}
-	}
-	m[k] = v
-	s.p.Store(&m)
-	return v
-}
-
-func (s *snapshot[K, V]) put(k K, v V) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := map[K]V{}
-	if old := s.p.Load(); old != nil {
-		m = make(map[K]V, len(*old)+1)
-		for k, v := range *old {
-			m[k] = v
-		}
-	}
-	m[k] = v
-	s.p.Store(&m)
-}
-
-func (s *snapshot[K, V]) clear() {
-	s.mu.Lock()
-	s.p.Store(nil)
-	s.mu.Unlock()
+	return shardGetBytes(&s.hotShard, b)
 }

@@ -39,8 +39,23 @@ func hashRecord(seed maphash.Seed, k recordKey) uint64 { return maphash.String(s
 
 func (c *hotCache[K, V]) shard(h uint64) *hotShard[K, V] { return &c.shards[h%hotShards] }
 
-func (c *hotCache[K, V]) get(k K) (V, bool) {
-	if m := c.shard(c.hash(c.seed, k)).m.Load(); m != nil {
+func (c *hotCache[K, V]) get(k K) (V, bool) { return c.shard(c.hash(c.seed, k)).get(k) }
+
+// getHotBytes is get for a key held as bytes, without copying them (maphash.Bytes of b equals
+// maphash.String of the same text).
+func getHotBytes[V any](c *hotCache[string, V], b []byte) (V, bool) {
+	return shardGetBytes(c.shard(maphash.Bytes(c.seed, b)), b)
+}
+
+func (c *hotCache[K, V]) put(k K, v V) { c.shard(c.hash(c.seed, k)).store(k, v, false, c.max) }
+
+// putIfAbsent stores v unless k has a value, and returns the value k has after the call.
+func (c *hotCache[K, V]) putIfAbsent(k K, v V) V {
+	return c.shard(c.hash(c.seed, k)).store(k, v, true, c.max)
+}
+
+func (s *hotShard[K, V]) get(k K) (V, bool) {
+	if m := s.m.Load(); m != nil {
 		v, ok := (*m)[k]
 		return v, ok
 	}
@@ -48,10 +63,9 @@ func (c *hotCache[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
-// getHotBytes is get for a key held as bytes, without copying them (maphash.Bytes of b equals
-// maphash.String of the same text).
-func getHotBytes[V any](c *hotCache[string, V], b []byte) (V, bool) {
-	if m := c.shard(maphash.Bytes(c.seed, b)).m.Load(); m != nil {
+// shardGetBytes is get for a string key held as bytes: indexing with string(b) does not copy b.
+func shardGetBytes[V any](s *hotShard[string, V], b []byte) (V, bool) {
+	if m := s.m.Load(); m != nil {
 		v, ok := (*m)[string(b)]
 		return v, ok
 	}
@@ -59,13 +73,10 @@ func getHotBytes[V any](c *hotCache[string, V], b []byte) (V, bool) {
 	return zero, false
 }
 
-func (c *hotCache[K, V]) put(k K, v V) { c.store(k, v, false) }
-
-// putIfAbsent stores v unless k has a value, and returns the value k has after the call.
-func (c *hotCache[K, V]) putIfAbsent(k K, v V) V { return c.store(k, v, true) }
-
-func (c *hotCache[K, V]) store(k K, v V, ifAbsent bool) V {
-	s := c.shard(c.hash(c.seed, k))
+// store replaces the shard's map by a copy with k set to v (unless ifAbsent and k has a value) and
+// returns k's value after the call. A copy holds at most max entries (0: no bound); the entries left
+// out make room, whichever Go's map order gives.
+func (s *hotShard[K, V]) store(k K, v V, ifAbsent bool, max int) V {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var old map[K]V
@@ -75,9 +86,13 @@ func (c *hotCache[K, V]) store(k K, v V, ifAbsent bool) V {
 	if have, ok := old[k]; ok && ifAbsent {
 		return have
 	}
-	m := make(map[K]V, min(len(old)+1, c.max))
+	size := len(old) + 1
+	if max > 0 {
+		size = min(size, max)
+	}
+	m := make(map[K]V, size)
 	for ok, ov := range old {
-		if len(m) >= c.max-1 { // full: the entries left out make room (Go's map order is arbitrary)
+		if max > 0 && len(m) >= max-1 {
 			break
 		}
 		if ok != k {
@@ -87,6 +102,12 @@ func (c *hotCache[K, V]) store(k K, v V, ifAbsent bool) V {
 	m[k] = v
 	s.m.Store(&m)
 	return v
+}
+
+func (s *hotShard[K, V]) clear() {
+	s.mu.Lock()
+	s.m.Store(nil)
+	s.mu.Unlock()
 }
 
 func (c *hotCache[K, V]) delete(k K) {
@@ -130,9 +151,6 @@ func (c *hotCache[K, V]) deleteFunc(drop func(K, V) bool) {
 
 func (c *hotCache[K, V]) clear() {
 	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.m.Store(nil)
-		s.mu.Unlock()
+		c.shards[i].clear()
 	}
 }
