@@ -32,6 +32,7 @@ type identity struct {
 
 type assertion struct {
 	jwt     []byte
+	lines   []byte // the identity's header lines with this assertion (head.go)
 	renewAt time.Time
 }
 
@@ -168,7 +169,7 @@ func (p *Proxy) identity(tenant, sub string) (*identity, error) {
 		id.groups = append(id.groups, g.Name)
 	}
 	id.joined = strings.Join(id.groups, ",")
-	id.subB, id.emailB, id.joinedB = []byte(id.sub), []byte(id.email), []byte(id.joined)
+	id.subB, id.emailB, id.joinedB = appendSafe(nil, []byte(id.sub)), appendSafe(nil, []byte(id.email)), appendSafe(nil, []byte(id.joined))
 	if p.gen.Load() == gen {
 		return p.users.putIfAbsent(k, id), nil
 	}
@@ -181,11 +182,11 @@ const assertionTTL = 60 * time.Second
 
 // assertion returns the X-Postern-Assertion for the identity at the route: a JWT of the tenant's key,
 // typ JWT, aud the route's host. Signing costs tens of microseconds, so one is reused until half-life.
-func (p *Proxy) assertion(rt *directory.Route, id *identity) ([]byte, error) {
+func (p *Proxy) assertion(rt *directory.Route, id *identity) (assertion, error) {
 	now := p.cfg.Now()
 	if m := id.assertions.Load(); m != nil {
 		if a, ok := (*m)[rt.Host]; ok && now.Before(a.renewAt) {
-			return a.jwt, nil
+			return a, nil
 		}
 	}
 	claims := tokens.Claims{
@@ -200,9 +201,10 @@ func (p *Proxy) assertion(rt *directory.Route, id *identity) ([]byte, error) {
 	}
 	signed, err := p.cfg.Keys.SignJWT(rt.Tenant, "", tokens.TypeIDToken, claims)
 	if err != nil {
-		return nil, err
+		return assertion{}, err
 	}
-	jwt := []byte(signed)
+	a := assertion{jwt: []byte(signed), renewAt: now.Add(assertionTTL / 2)}
+	setIdentity(func(k, v []byte) { a.lines = appendLine(a.lines, string(k), v) }, id, a.jwt)
 	id.mu.Lock()
 	m := map[string]assertion{}
 	if old := id.assertions.Load(); old != nil {
@@ -210,10 +212,10 @@ func (p *Proxy) assertion(rt *directory.Route, id *identity) ([]byte, error) {
 			m[h] = a
 		}
 	}
-	m[rt.Host] = assertion{jwt: jwt, renewAt: now.Add(assertionTTL / 2)}
+	m[rt.Host] = a
 	id.assertions.Store(&m)
 	id.mu.Unlock()
-	return jwt, nil
+	return a, nil
 }
 
 var errInvalidToken = tokens.ErrInvalidToken

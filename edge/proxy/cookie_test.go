@@ -50,11 +50,14 @@ func TestCookieValue(t *testing.T) {
 
 // TestStripRequestHeaders: spoofed identity headers in any spelling, hop-by-hop headers and those the
 // Connection header names go, with or without a Cookie header (which changes how the headers are
-// read), and everything else, the app's cookies included, stays as sent.
+// read), and everything else, the app's cookies included, stays as sent. The X-Forwarded-* headers go
+// too (the proxy writes its own), and the X-Forwarded-For values sent, in every line, are returned in
+// order for the proxy to extend.
 func TestStripRequestHeaders(t *testing.T) {
 	spoofs := "X_Forwarded_User: mallory\r\nx-forwarded-EMAIL: m@evil.test\r\nX-Forwarded-Groups: admins\r\n" +
 		"x_postern_assertion: forged\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
-		"Forwarded: for=6.6.6.6\r\nProxy-Authorization: Basic eA==\r\n"
+		"Forwarded: for=6.6.6.6\r\nProxy-Authorization: Basic eA==\r\n" +
+		"X-Forwarded-For: 10.0.0.1 \r\nx-forwarded-proto: https\r\nX-Forwarded-Host: evil.test\r\nx-forwarded-for: 10.0.0.2,\r\n 10.0.0.3\r\n"
 	for _, cookie := range []string{"", "theme=\"dark\"; sid=abc"} {
 		raw := "GET / HTTP/1.1\r\nHost: app.test\r\nAccept: text/html\r\nX-App: kept\r\n" + spoofs
 		if cookie != "" {
@@ -64,7 +67,10 @@ func TestStripRequestHeaders(t *testing.T) {
 		if err := req.Header.Read(bufio.NewReader(strings.NewReader(raw + "\r\n"))); err != nil {
 			t.Fatal(err)
 		}
-		stripRequestHeaders(&req.Header)
+		xff := string(stripRequestHeaders(&req.Header, []byte("XFF: ")))
+		if want := "XFF: 10.0.0.1, 10.0.0.2, 10.0.0.3"; xff != want {
+			t.Errorf("cookie %q: X-Forwarded-For values %q, want %q", cookie, xff, want)
+		}
 		// The app's cookies are as sent, not parsed and written afresh (which drops quotes).
 		for k, want := range map[string]string{"Accept": "text/html", "X-App": "kept", "Cookie": cookie} {
 			if got := string(req.Header.Peek(k)); got != want {
@@ -72,7 +78,8 @@ func TestStripRequestHeaders(t *testing.T) {
 			}
 		}
 		for k, v := range req.Header.All() {
-			if spoofable(k) || hopByHopName(k) || strings.EqualFold(string(k), "X-Hop") || strings.EqualFold(string(k), "Forwarded") {
+			if spoofable(k) || hopByHopName(k) || strings.EqualFold(string(k), "X-Hop") || strings.EqualFold(string(k), "Forwarded") ||
+				strings.HasPrefix(strings.ToLower(string(k)), "x-forwarded-") {
 				t.Errorf("cookie %q: %s: %s reached the upstream", cookie, k, v)
 			}
 		}
@@ -86,14 +93,35 @@ func TestStripRequestHeadersNotFromTheWire(t *testing.T) {
 	req.Header.Set("X_Forwarded_User", "mallory")
 	req.Header.Set("Keep-Alive", "timeout=5")
 	req.Header.Set("X-App", "kept")
-	stripRequestHeaders(&req.Header)
-	if v := req.Header.Peek("X_Forwarded_User"); len(v) > 0 {
-		t.Errorf("X_Forwarded_User: %s reached the upstream", v)
+	req.Header.Set("X-Forwarded-For", "10.0.0.1")
+	if xff := string(stripRequestHeaders(&req.Header, nil)); xff != "10.0.0.1" {
+		t.Errorf("X-Forwarded-For values %q, want 10.0.0.1", xff)
 	}
-	if v := req.Header.Peek("Keep-Alive"); len(v) > 0 {
-		t.Errorf("Keep-Alive: %s reached the upstream", v)
+	for _, k := range []string{"X_Forwarded_User", "Keep-Alive", "X-Forwarded-For"} {
+		if v := req.Header.Peek(k); len(v) > 0 {
+			t.Errorf("%s: %s reached the upstream", k, v)
+		}
 	}
 	if v := string(req.Header.Peek("X-App")); v != "kept" {
 		t.Errorf("X-App = %q, want kept", v)
+	}
+}
+
+// TestHeaderLines: values the proxy writes into a request's head cannot end their line or start
+// another, whatever the directory or the client holds; and the lines set as headers (any request but
+// a bodiless GET or HEAD) give the same values.
+func TestHeaderLines(t *testing.T) {
+	lines := appendLine(nil, headerEmail, []byte("a@b.test\r\nX-Forwarded-User: admin\x00\x7f"))
+	lines = appendLine(lines, headerGroups, []byte("staff,\tops"))
+	if want := "X-Forwarded-Email: a@b.test  X-Forwarded-User: admin  \r\nX-Forwarded-Groups: staff,\tops\r\n"; string(lines) != want {
+		t.Fatalf("lines = %q, want %q", lines, want)
+	}
+	var h fasthttp.RequestHeader
+	setLines(&h, lines)
+	if got := string(h.Peek(headerEmail)); got != "a@b.test  X-Forwarded-User: admin  " {
+		t.Errorf("set as a header: %s = %q", headerEmail, got)
+	}
+	if got := h.Peek(headerUser); len(got) > 0 {
+		t.Errorf("a value started a header line of its own: %s = %q", headerUser, got)
 	}
 }

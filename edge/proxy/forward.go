@@ -49,12 +49,8 @@ func (p *Proxy) upstream(raw string) (*upstream, error) {
 		NoDefaultUserAgentHeader: true,
 		Transport:                transport{}, // streams long answers, reads short ones whole
 		MaxConnWaitTimeout:       idle,
-		// Retry only what cannot have had an effect twice: a bodiless idempotent request whose
-		// pooled connection turned out closed. Never a timeout (the upstream is slow, not gone).
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			m := req.Header.Method()
-			safe := bytes.Equal(m, []byte("GET")) || bytes.Equal(m, []byte("HEAD")) || bytes.Equal(m, []byte("OPTIONS"))
-			return false, safe && attempts < 2 && !req.IsBodyStream() && len(req.Body()) == 0 && !isTimeout(err)
+			return false, retryable(req, attempts, err)
 		},
 	}
 	if prev, loaded := p.clients.LoadOrStore(raw, up); loaded {
@@ -127,12 +123,15 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 		p.serveWebSocket(ctx, rt, e.up, id)
 		return
 	}
-	if err := p.prepare(ctx, rt, e.up, id); err != nil {
+	lines, err := p.prepare(ctx, rt, e.up, id)
+	if err != nil {
 		ref := p.fail(rt, "signing the assertion", err)
 		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
 		return
 	}
-	if err := e.up.hc.Do(&ctx.Request, &ctx.Response); err != nil {
+	err = e.up.send(&ctx.Request, &ctx.Response, *lines)
+	putLines(lines)
+	if err != nil {
 		ctx.Response.Reset()
 		if isTimeout(err) {
 			ref := p.fail(rt, "forwarding", err)
@@ -214,31 +213,34 @@ func spoofable(name []byte) bool {
 }
 
 // prepare rewrites the request for the upstream: its scheme and path prefix, hop-by-hop and identity
-// headers removed, X-Forwarded-* set, and the identity attached when there is one.
-func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstream, id *identity) error {
+// headers removed. It returns the header lines the proxy adds (X-Forwarded-For, -Proto, -Host and the
+// identity when there is one), rendered once: send writes them into the head of a bodiless request as
+// they are, and sets them as headers of any other. The caller gives them back with putLines.
+func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstream, id *identity) (*[]byte, error) {
 	req := &ctx.Request
 	h := &req.Header
-	stripRequestHeaders(h)
+	lines := getLines()
+	b := append((*lines)[:0], headerXForwardedFor+": "...)
+	mark := len(b)
+	b = stripRequestHeaders(h, b)
 	stripPosternCookies(h)
-
-	var buf [128]byte
-	xff := append(buf[:0], h.Peek(fasthttp.HeaderXForwardedFor)...)
-	if len(xff) > 0 {
-		xff = append(xff, ", "...)
+	if len(b) > mark {
+		b = append(b, ", "...)
 	}
 	if ip := ctx.RemoteIP(); ip.To4() != nil {
-		xff = fasthttp.AppendIPv4(xff, ip)
+		b = fasthttp.AppendIPv4(b, ip)
 	} else {
-		xff = append(xff, ip.String()...)
+		b = append(b, ip.String()...)
 	}
-	// The names are written in canonical form already: SetCanonical skips normalising them.
-	h.SetCanonical(keyXForwardedFor, xff)
 	if ctx.IsTLS() {
-		h.SetCanonical(keyXForwardedProto, []byte("https"))
+		b = append(b, "\r\n"+headerXForwardedProto+": https\r\n"...)
 	} else {
-		h.SetCanonical(keyXForwardedProto, []byte("http"))
+		b = append(b, "\r\n"+headerXForwardedProto+": http\r\n"...)
 	}
-	h.SetCanonical(keyXForwardedHost, ctx.Host())
+	b = append(b, headerXForwardedHost+": "...)
+	b = appendSafe(b, ctx.Host())
+	b = append(b, "\r\n"...)
+	*lines = b
 
 	uri := req.URI()
 	uri.SetScheme(up.scheme)
@@ -246,14 +248,15 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 		uri.SetPath(up.prefix + string(uri.Path()))
 	}
 	if id == nil {
-		return nil
+		return lines, nil
 	}
 	a, err := p.assertion(rt, id)
 	if err != nil {
-		return err
+		putLines(lines)
+		return nil, err
 	}
-	setIdentity(h.SetCanonical, id, a)
-	return nil
+	*lines = append(*lines, a.lines...)
+	return lines, nil
 }
 
 // setIdentity sets the identity headers, on the upstream request or the forward-auth answer.
@@ -270,13 +273,17 @@ func setIdentity(set func(k, v []byte), id *identity, assertion []byte) {
 
 // Header names as canonical bytes, for SetCanonical.
 var (
-	keyUser            = []byte(headerUser)
-	keyEmail           = []byte(headerEmail)
-	keyGroups          = []byte(headerGroups)
-	keyAssertion       = []byte(headerAssertion)
-	keyXForwardedFor   = []byte(fasthttp.HeaderXForwardedFor)
-	keyXForwardedProto = []byte(fasthttp.HeaderXForwardedProto)
-	keyXForwardedHost  = []byte(fasthttp.HeaderXForwardedHost)
+	keyUser      = []byte(headerUser)
+	keyEmail     = []byte(headerEmail)
+	keyGroups    = []byte(headerGroups)
+	keyAssertion = []byte(headerAssertion)
+)
+
+// The forwarding headers, which only the proxy sets.
+const (
+	headerXForwardedFor   = fasthttp.HeaderXForwardedFor
+	headerXForwardedProto = fasthttp.HeaderXForwardedProto
+	headerXForwardedHost  = fasthttp.HeaderXForwardedHost
 )
 
 // connectionTokens lists the header names a Connection header value names (RFC 9110 section 7.6.1),
@@ -295,14 +302,31 @@ func connectionTokens(v []byte) []string {
 }
 
 // stripRequestHeaders removes, in one pass over the headers, what must not reach the upstream: the
-// identity headers in any spelling, hop-by-hop headers (with those the Connection header names), and
+// identity headers in any spelling, hop-by-hop headers (with those the Connection header names),
 // Forwarded (the proxy states the client's address in X-Forwarded-For; a Forwarded sent by the client
-// would contradict it). The common request has none of them and costs no allocation.
-func stripRequestHeaders(h *fasthttp.RequestHeader) {
+// would contradict it) and the X-Forwarded-* headers the proxy writes itself. It appends to xff the
+// X-Forwarded-For values the client sent, comma-joined in order, which the proxy extends. The common
+// request has none of them and costs no allocation.
+func stripRequestHeaders(h *fasthttp.RequestHeader, xff []byte) []byte {
 	var drop [][]byte
-	check := func(k []byte) {
-		if spoofable(k) || hopByHopName(k) || bytes.EqualFold(k, []byte("Forwarded")) {
+	given := len(xff)
+	connection := h.ConnectionClose()
+	inXFF := false // the last line was an X-Forwarded-For, so a folded line continues its value
+	check := func(k, v []byte) {
+		inXFF = false
+		switch {
+		case spoofable(k) || hopByHopName(k) || bytes.EqualFold(k, []byte("Forwarded")) ||
+			bytes.EqualFold(k, []byte(headerXForwardedProto)) || bytes.EqualFold(k, []byte(headerXForwardedHost)):
+			connection = connection || bytes.EqualFold(k, []byte(fasthttp.HeaderConnection))
 			drop = append(drop, k)
+		case bytes.EqualFold(k, []byte(headerXForwardedFor)):
+			if v = bytes.TrimSpace(v); len(v) > 0 {
+				if len(xff) > given {
+					xff = append(xff, ", "...)
+				}
+				xff = appendSafe(xff, v)
+			}
+			drop, inXFF = append(drop, k), true
 		}
 	}
 	// The names are read from the header block as it came (fasthttp keeps it): h.All would parse the
@@ -317,20 +341,27 @@ func stripRequestHeaders(h *fasthttp.RequestHeader) {
 			} else {
 				raw = nil
 			}
-			if len(line) == 0 || line[0] == ' ' || line[0] == '\t' { // an empty line, or a folded one's rest
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if len(line) == 0 {
 				continue
 			}
-			if name, _, ok := bytes.Cut(line, []byte(":")); ok {
-				check(bytes.TrimRight(name, " \t"))
+			if line[0] == ' ' || line[0] == '\t' { // a folded line: the rest of the one before
+				if v := bytes.TrimSpace(line); inXFF && len(v) > 0 {
+					xff = appendSafe(append(xff, ' '), v)
+				}
+				continue
+			}
+			if name, v, ok := bytes.Cut(line, []byte(":")); ok {
+				check(bytes.TrimRight(name, " \t"), v)
 			}
 		}
 	} else {
-		for k := range h.All() {
-			check(append([]byte(nil), k...))
+		for k, v := range h.All() {
+			check(append([]byte(nil), k...), v)
 		}
 	}
-	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 {
-		for _, t := range connectionTokens(c) {
+	if connection {
+		for _, t := range connectionTokens(h.Peek(fasthttp.HeaderConnection)) {
 			if !spoofable([]byte(t)) {
 				drop = append(drop, []byte(t))
 			}
@@ -339,7 +370,10 @@ func stripRequestHeaders(h *fasthttp.RequestHeader) {
 	for _, k := range drop {
 		h.DelBytes(k)
 	}
-	h.Del(fasthttp.HeaderConnection) // kept by fasthttp as a flag as well as a header
+	if connection {
+		h.Del(fasthttp.HeaderConnection) // kept by fasthttp as a flag as well as a header
+	}
+	return xff
 }
 
 func hopByHopName(k []byte) bool {
@@ -354,6 +388,16 @@ func hopByHopName(k []byte) bool {
 // stripHopByHop removes the upstream's hop-by-hop headers from its response, in one pass (Transfer-
 // Encoding stays: it is framing, and fasthttp re-frames the streamed body itself).
 func stripHopByHop(h *fasthttp.ResponseHeader) {
+	found := false // the usual answer has none: looked for first, since removing one costs a search
+	for k := range h.All() {
+		if hopByHopName(k) && !bytes.EqualFold(k, []byte("Transfer-Encoding")) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
 	var drop [][]byte
 	for k := range h.All() {
 		if hopByHopName(k) && !bytes.EqualFold(k, []byte("Transfer-Encoding")) && !bytes.EqualFold(k, []byte("Connection")) {

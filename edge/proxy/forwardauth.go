@@ -106,5 +106,5 @@ func (p *Proxy) forwardAuth(ctx *fasthttp.RequestCtx, path string) {
 		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
 		return
 	}
-	setIdentity(ctx.Response.Header.SetCanonical, id, a)
+	setIdentity(ctx.Response.Header.SetCanonical, id, a.jwt)
 }

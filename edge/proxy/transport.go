@@ -24,13 +24,23 @@ type transport struct{}
 const maxInterim = 8
 
 func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
+	return roundTrip(hc, req, resp, nil)
+}
+
+// roundTrip is RoundTrip for a request written as fasthttp writes it (lines nil), or a headOnly one
+// written with the proxy's header lines (head.go).
+func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, lines []byte) (retry bool, err error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	if err != nil {
 		return false, err
 	}
 	conn := cc.Conn()
 	bw := hc.AcquireWriter(conn)
-	err = req.Write(bw)
+	if lines == nil {
+		err = req.Write(bw)
+	} else {
+		err = writeHead(bw, req, lines)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -48,12 +48,15 @@ func hasToken(v []byte, token string) bool {
 // serveWebSocket forwards an allowed WebSocket handshake: prepared like any request (identity attached,
 // hop-by-hop headers stripped), with Connection and Upgrade put back.
 func (p *Proxy) serveWebSocket(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstream, id *identity) {
-	if err := p.prepare(ctx, rt, up, id); err != nil {
+	lines, err := p.prepare(ctx, rt, up, id)
+	if err != nil {
 		ref := p.fail(rt, "signing the assertion", err)
 		page(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable", "Try again in a moment.", ref)
 		return
 	}
 	h := &ctx.Request.Header
+	setLines(h, *lines)
+	putLines(lines)
 	h.Set(fasthttp.HeaderConnection, "Upgrade")
 	h.Set(fasthttp.HeaderUpgrade, "websocket")
 	ctx.Request.CloseBodyStream() // bodiless (isWebSocket); what the server streamed is its to drain
