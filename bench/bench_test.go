@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,29 @@ func TestMedianRound(t *testing.T) {
 	base.turnRates = []float64{100, 100, 10, 100, 100}
 	if mr, br := medianRound(m, base); mr != 90 || br != 100 {
 		t.Errorf("with a stalled baseline turn: got %v/%v, want 90/100", mr, br)
+	}
+}
+
+// TestAlternateAllReversesEveryOtherRound: the phases run in the given order, then reversed, so a
+// phase compared with the next one does not always go first; each round adds one turn to each phase.
+func TestAlternateAllReversesEveryOtherRound(t *testing.T) {
+	var order []int
+	phase := func(i int) func(time.Duration) (*measure, error) {
+		return func(d time.Duration) (*measure, error) {
+			order = append(order, i)
+			return &measure{ops: uint64(i + 1), elapsed: d}, nil
+		}
+	}
+	ms, err := alternateAll(3*time.Second, phase(0), phase(1), phase(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 1, 2, 2, 1, 0, 0, 1, 2}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	for i, m := range ms {
+		if len(m.turnRates) != 3 || m.ops != uint64(3*(i+1)) {
+			t.Errorf("phase %d: %d turns, %d ops", i, len(m.turnRates), m.ops)
+		}
 	}
 }

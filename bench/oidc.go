@@ -566,11 +566,13 @@ func raftWriter(ctx context.Context, cfg Config, parent string, writers int) (fu
 	}, stop, nil
 }
 
-// alternate measures a and its baseline b in turns, a then b, each for d in all, in slices of at least a
-// second (five at most), and merges each side's slices. On a machine whose speed drifts (a shared VM,
-// where argon2id alone varies by a third from one second to the next) both sides then see the same
-// conditions, which back-to-back phases do not. Idle, the side not being measured costs nothing: an edge
-// or a raft node waiting for requests uses no CPU.
+// alternate measures a and its baseline b in turns, each for d in all, in slices of at least a second
+// (ten at most), and merges each side's slices. On a machine whose speed drifts (a shared VM, where
+// argon2id alone varies by a third from one second to the next) both sides then see the same
+// conditions, which back-to-back phases do not. The order is reversed every other round (a b, b a, a b,
+// ...), so that neither side always goes first after the other has run (warm caches, a collector still
+// running, the previous phase's connections going idle). Idle, the side not being measured costs
+// nothing: an edge or a raft node waiting for requests uses no CPU.
 func alternate(d time.Duration, a, b func(time.Duration) (*measure, error)) (ma, mb *measure, err error) {
 	ms, err := alternateAll(d, a, b)
 	if err != nil {
@@ -579,16 +581,21 @@ func alternate(d time.Duration, a, b func(time.Duration) (*measure, error)) (ma,
 	return ms[0], ms[1], nil
 }
 
-// alternateAll is alternate for any number of phases, measured in turns in the order given.
+// alternateAll is alternate for any number of phases, measured in turns in the order given, then in the
+// reverse order, and so on: phases compared with each other go next to each other.
 func alternateAll(d time.Duration, phases ...func(time.Duration) (*measure, error)) ([]*measure, error) {
-	rounds := max(1, min(5, int(d/time.Second)))
+	rounds := max(1, min(10, int(d/time.Second)))
 	sums := make([]*measure, len(phases))
 	for i := range sums {
 		sums[i] = &measure{}
 	}
-	for range rounds {
-		for i, phase := range phases {
-			m, err := phase(d / time.Duration(rounds))
+	for r := range rounds {
+		for j := range phases {
+			i := j
+			if r%2 == 1 {
+				i = len(phases) - 1 - j
+			}
+			m, err := phases[i](d / time.Duration(rounds))
 			if err != nil {
 				return nil, err
 			}
