@@ -26,6 +26,11 @@ const (
 	proxyHost   = "bench.localhost" // the route's host, with the edge's port
 )
 
+// warmUp is how long each turn of the proxy scenario runs unmeasured before it is measured: the first
+// moments after a switch from one proxy to the other (threads waking, caches refilled) cost whichever
+// side comes second, and the order of turns then decides a part of the ratio.
+const warmUp = 250 * time.Millisecond
+
 // proxyForward measures GET requests forwarded by the auth proxy for a signed-in user, in either way the
 // proxy knows: a bearer access token of the tenant, or the host's session cookie, sent with every request
 // as an app's client or a browser sends it. The upstream answers 200 with upstreamBodySize bytes.
@@ -119,6 +124,9 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 							}
 						}()
 					}
+					if _, err := closedLoop(ctx, conns, warmUp, t.op); err != nil {
+						return nil, err
+					}
 					return t.cpu.around(func() (*measure, error) { return closedLoop(ctx, conns, d, t.op) })
 				}
 			}
@@ -130,7 +138,12 @@ func proxyForward(cfg Config, bin, peer *goBinary) Scenario {
 			steady := make([]func(time.Duration) (*measure, error), len(targets))
 			for i := range targets {
 				t := &targets[i]
-				steady[i] = func(d time.Duration) (*measure, error) { return openLoop(ctx, conns, half, d, t.op) }
+				steady[i] = func(d time.Duration) (*measure, error) {
+					if _, err := openLoop(ctx, conns, half, warmUp, t.op); err != nil {
+						return nil, err
+					}
+					return openLoop(ctx, conns, half, d, t.op)
+				}
 			}
 			lat, err := alternateAll(cfg.Duration, steady...)
 			if err != nil {
