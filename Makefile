@@ -20,7 +20,7 @@ test:
 	$(GO) test -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -timeout 20m ./cmd/... ./bench/...
 # Allocation counts mean nothing under -race: those tests run once more without it.
-	$(GO) test -run 'CostsNothing' ./wasm/
+	$(GO) test -run 'CostsNothing' ./wasm/ ./edge/proxy/
 
 # The quick tier: skips the tests that start real postern processes.
 test-short:

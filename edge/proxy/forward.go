@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -98,12 +99,14 @@ func isTimeout(err error) bool {
 // serve decides a request of a routed host and forwards it when allowed.
 func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 	rt := e.route
-	path := string(ctx.Path())
-	if reserved(path) {
-		p.reservedPath(ctx, rt, path)
+	if reserved(b2s(ctx.Path())) {
+		p.reservedPath(ctx, rt, string(ctx.Path()))
 		return
 	}
-	id, ok := p.check(ctx, rt, string(ctx.Method()), path, nil, redirectBrowsers)
+	// check reads the method and path as strings over the request's own bytes: it keeps neither, and
+	// nothing changes the request before it returns. A copy of a path longer than 32 bytes would be an
+	// allocation per request.
+	id, ok := p.check(ctx, rt, b2s(ctx.Method()), b2s(ctx.Path()), nil, redirectBrowsers)
 	if !ok {
 		return
 	}
@@ -144,6 +147,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *routeEntry) {
 	}
 	stripHopByHop(&ctx.Response.Header)
 }
+
+// b2s is b as a string without a copy, for a string that must not outlive b nor see it change.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // smallBody is the largest upstream answer of known length that is read whole rather than streamed
 // (transport.go): it is in memory already or nearly, and taking it gives the upstream connection back
