@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -119,8 +120,14 @@ func TestProxyRequestCostsNothing(t *testing.T) {
 				t.Fatalf("%s: status %d", c.header, st)
 			}
 		}
-		if n := testing.AllocsPerRun(500, func() { do() }); n > 0 {
-			t.Errorf("%s: %.0f allocations per request", c.header, n)
+		// The least of five counts: a burst of the process's own (a pool emptied by a collection, a new
+		// connection) can lift one count, a cost of every request lifts all five.
+		least := math.Inf(1)
+		for range 5 {
+			least = min(least, testing.AllocsPerRun(200, func() { do() }))
+		}
+		if least > 0 {
+			t.Errorf("%s: %.0f allocations per request", c.header, least)
 		}
 	}
 }
