@@ -238,15 +238,13 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, rt *directory.Route, up *upstr
 	} else {
 		b = append(b, ip.String()...)
 	}
-	if ctx.IsTLS() {
-		b = append(b, "\r\n"+headerXForwardedProto+": https\r\n"...)
-	} else {
-		b = append(b, "\r\n"+headerXForwardedProto+": http\r\n"...)
-	}
-	b = append(b, headerXForwardedHost+": "...)
-	b = appendSafe(b, ctx.Host())
 	b = append(b, "\r\n"...)
-	*lines = b
+	proto := []byte("http")
+	if ctx.IsTLS() {
+		proto = []byte("https")
+	}
+	b = appendLine(b, headerXForwardedProto, proto)
+	*lines = appendLine(b, headerXForwardedHost, ctx.Host())
 
 	uri := req.URI()
 	uri.SetScheme(up.scheme)
